@@ -1,0 +1,1 @@
+"""Multi-stakeholder recommender-system metrics dashboard."""
