@@ -1,0 +1,68 @@
+"""Metric parameters: what a user can choose, checked once, then bound into every query."""
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from dataclasses import dataclass
+
+
+class ParamError(ValueError):
+    """A parameter value a user gave is not usable; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Params:
+    tz: str = "UTC"
+    window_days: int = 7
+    n_sales: int = 5
+    k: int = 10
+    start: dt.date | None = None  # first local date to report (its whole week is reported)
+    end: dt.date | None = None  # last local date to report (its whole week is reported)
+    blocks: tuple[str, ...] | None = None  # None = every block
+    platform: str | None = None  # None = every platform
+
+    def __post_init__(self):
+        check_tz(self.tz)
+        if not isinstance(self.window_days, int) or self.window_days < 0:
+            raise ParamError(f"--window-days must be a whole number of days ≥ 0, got {self.window_days!r}")
+        if not isinstance(self.n_sales, int) or self.n_sales < 0:
+            raise ParamError(f"--n-sales must be a whole number ≥ 0, got {self.n_sales!r}")
+        if not isinstance(self.k, int) or self.k < 1:
+            raise ParamError(f"--k must be a whole number ≥ 1, got {self.k!r}")
+        if self.start and self.end and self.end < self.start:
+            raise ParamError(f"--end {self.end} is before --start {self.start}")
+        if self.blocks is not None:
+            object.__setattr__(self, "blocks", tuple(sorted(set(self.blocks))))
+
+    def sql(self) -> dict:
+        """Values for the `$name` parameters of the queries."""
+        return {
+            "tz": self.tz,
+            "window_days": self.window_days,
+            "n_sales": self.n_sales,
+            "k": self.k,
+            # The week range is cut to whole weeks around the chosen dates.
+            "start_week": week_start(self.start) if self.start else None,
+            "end_week": week_start(self.end) if self.end else None,
+            "blocks": list(self.blocks) if self.blocks is not None else None,
+            "platform": self.platform,
+        }
+
+
+def week_start(day: dt.date) -> dt.date:
+    return day - dt.timedelta(days=day.weekday())
+
+
+def check_tz(tz: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(tz)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ParamError(f"unknown time zone {tz!r} (use an IANA name such as UTC or Europe/Berlin)") from None
+    return tz
+
+
+def parse_date(text: str, option: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ParamError(f"{option} must be a date as YYYY-MM-DD, got {text!r}") from None

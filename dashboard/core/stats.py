@@ -1,0 +1,387 @@
+"""Statistics for the experiments and offline_online tables (spec: docs of metrics v1,
+sections "experiments", "offline_online" and "Exact rules").
+
+Pure functions: plain Python floats/ints (or None) in, plain floats/ints/None out. None stands
+for SQL NULL; no function ever returns NaN or infinity. A NaN in an input is read as None
+(pandas turns SQL NULL into NaN), so a caller may pass a DataFrame column as it is.
+
+Choices the spec leaves open are written in the docstrings under "Choice:".
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import special as _sp
+from scipy import stats as _st
+
+# Every 95 % interval in the spec uses this z (not norm.ppf(0.975) = 1.95996398...).
+Z95 = 1.959964
+
+__all__ = [
+    "Z95",
+    "delta_vs_control",
+    "srm_p_value",
+    "mde",
+    "mde_rel",
+    "correlation_summary",
+    "bh_adjust",
+    "diff_correlation",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+
+def _num(v) -> float | None:
+    """A float, or None for None/NaN. Infinity is a programming error upstream."""
+    if v is None:
+        return None
+    f = float(v)
+    if math.isnan(f):
+        return None
+    if math.isinf(f):
+        raise ValueError(f"infinite value {v!r}: inputs must be finite or None")
+    return f
+
+
+def _count(v) -> int | None:
+    f = _num(v)
+    if f is None:
+        return None
+    if f < 0 or f != int(f):
+        raise ValueError(f"a count must be a non-negative integer, got {v!r}")
+    return int(f)
+
+
+def _variance(v) -> float | None:
+    """A sample variance. Choice: tiny negative values (float round-off in SQL) become 0;
+    clearly negative ones are an error."""
+    f = _num(v)
+    if f is None:
+        return None
+    if f < 0:
+        if f < -1e-12:
+            raise ValueError(f"negative variance {v!r}")
+        f = 0.0
+    return f
+
+
+def _se(var_t, n_t, var_c, n_c) -> float | None:
+    """√(s²_t/n_t + s²_c/n_c); None unless both groups have n ≥ 2 and known variances."""
+    n_t, n_c = _count(n_t), _count(n_c)
+    var_t, var_c = _variance(var_t), _variance(var_c)
+    if n_t is None or n_c is None or n_t < 2 or n_c < 2 or var_t is None or var_c is None:
+        return None
+    return math.sqrt(var_t / n_t + var_c / n_c)
+
+
+def _z_two_sided(alpha: float) -> float:
+    """z_{1-α/2}; exactly Z95 for α = 0.05 so that intervals and MDEs agree with the spec's z."""
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    if alpha == 0.05:
+        return Z95
+    return float(_st.norm.isf(alpha / 2.0))
+
+
+def _is_constant(a: np.ndarray) -> bool:
+    return a.size == 0 or bool(a.max() == a.min())
+
+
+def _pearson(x: np.ndarray, y: np.ndarray) -> float | None:
+    """Pearson r; None when n < 2 or either side is constant (exact equality)."""
+    if x.size < 2 or _is_constant(x) or _is_constant(y):
+        return None
+    xm = x - x.mean()
+    ym = y - y.mean()
+    sxx = float(np.dot(xm, xm))
+    syy = float(np.dot(ym, ym))
+    if sxx == 0.0 or syy == 0.0:  # not constant, but centred to zero by round-off
+        return None
+    r = float(np.dot(xm, ym)) / (math.sqrt(sxx) * math.sqrt(syy))
+    return min(1.0, max(-1.0, r))
+
+
+def _pearson_p(r: float | None, n: int) -> float | None:
+    """Two-sided p of H0: ρ = 0 from t = r·√((n−2)/(1−r²)) with n − 2 df; None when n < 3."""
+    if r is None or n < 3:
+        return None
+    if abs(r) == 1.0:
+        return 0.0
+    t = abs(r) * math.sqrt((n - 2) / (1.0 - r * r))
+    # scipy.special.stdtr(df, −t) is what scipy.stats.t.sf(t, df) evaluates, without the
+    # per-call overhead of the distribution object (this runs once per table cell).
+    return float(min(1.0, 2.0 * _sp.stdtr(n - 2, -t)))
+
+
+def _fisher_ci(r: float | None, n: int) -> tuple[float | None, float | None]:
+    """tanh(atanh r ∓ Z95/√(n − 3)); (None, None) when n < 4; [r, r] when |r| = 1."""
+    if r is None or n < 4:
+        return None, None
+    if abs(r) == 1.0:
+        return r, r
+    z = math.atanh(r)
+    h = Z95 / math.sqrt(n - 3)
+    return math.tanh(z - h), math.tanh(z + h)
+
+
+def _kendall_tau_b(x: np.ndarray, y: np.ndarray) -> float | None:
+    """Kendall tau-b = Σ sgn(Δx)·sgn(Δy) / √(Σ sgn(Δx)² · Σ sgn(Δy)²) over all i < j,
+    i.e. (C − D) / √((n0 − n1)(n0 − n2)). O(n²) memory and time; n is small here."""
+    if x.size < 2 or _is_constant(x) or _is_constant(y):
+        return None
+    # Over the full n×n matrices: each pair counted twice, the diagonal is 0, ratios unchanged.
+    sx = np.sign(np.subtract.outer(x, x))
+    sy = np.sign(np.subtract.outer(y, y))
+    denom = math.sqrt(float(np.sum(sx * sx)) * float(np.sum(sy * sy)))
+    tau = float(np.sum(sx * sy)) / denom
+    return min(1.0, max(-1.0, tau))
+
+
+def _average_ranks(a: np.ndarray) -> np.ndarray:
+    """Ranks 1..n, ties sharing their average rank (scipy.stats.rankdata 'average')."""
+    n = a.size
+    sorter = np.argsort(a, kind="mergesort")
+    inv = np.empty(n, dtype=np.intp)
+    inv[sorter] = np.arange(n)
+    sa = a[sorter]
+    first = np.concatenate(([True], sa[1:] != sa[:-1]))
+    dense = np.cumsum(first)[inv]
+    bounds = np.concatenate((np.nonzero(first)[0], [n]))
+    return 0.5 * (bounds[dense] + bounds[dense - 1] + 1)
+
+
+def _pairs(x: Sequence, y: Sequence) -> tuple[np.ndarray, np.ndarray]:
+    """Aligned float arrays, leaving out every position where either side is None/NaN."""
+    if len(x) != len(y):
+        raise ValueError(f"x and y differ in length: {len(x)} != {len(y)}")
+    xs, ys = [], []
+    for a, b in zip(x, y):
+        a, b = _num(a), _num(b)
+        if a is not None and b is not None:
+            xs.append(a)
+            ys.append(b)
+    return np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+
+
+# ---------------------------------------------------------------------------------------------
+# experiments
+
+
+def delta_vs_control(mean_t, var_t, n_t, mean_c, var_c, n_c) -> dict:
+    """Treatment variant against the control: `delta_abs, delta_rel, ci_low, ci_high, p_value`.
+
+    delta_abs = mean_t − mean_c; delta_rel = delta_abs / mean_c (None when mean_c is 0);
+    se = √(var_t/n_t + var_c/n_c) with sample variances (ddof 1) as passed in;
+    CI = delta_abs ∓ Z95·se; p = 2·(1 − Φ(|delta_abs|/se)) computed as 2·norm.sf(·).
+    CI and p are None unless n_t ≥ 2 and n_c ≥ 2 (and both variances are known).
+    delta_abs is None when either mean is None; then everything is None.
+
+    Choice (se == 0, i.e. both groups constant): the CI degenerates to [delta, delta] and
+    p = 1.0 when delta == 0 (no evidence of a difference) else 0.0 (the difference is
+    certain under the normal model with zero noise).
+    """
+    mean_t, mean_c = _num(mean_t), _num(mean_c)
+    out = dict(delta_abs=None, delta_rel=None, ci_low=None, ci_high=None, p_value=None)
+    if mean_t is None or mean_c is None:
+        return out
+    delta = mean_t - mean_c
+    out["delta_abs"] = delta
+    out["delta_rel"] = None if mean_c == 0.0 else delta / mean_c
+    se = _se(var_t, n_t, var_c, n_c)
+    if se is None:
+        return out
+    if se == 0.0:
+        out["ci_low"] = out["ci_high"] = delta
+        out["p_value"] = 1.0 if delta == 0.0 else 0.0
+        return out
+    out["ci_low"] = delta - Z95 * se
+    out["ci_high"] = delta + Z95 * se
+    out["p_value"] = float(min(1.0, 2.0 * _st.norm.sf(abs(delta) / se)))
+    return out
+
+
+def srm_p_value(counts: Sequence[int], shares: Sequence[float | None]) -> float | None:
+    """Sample-ratio-mismatch p-value: χ² goodness of fit of the variants' user counts against
+    expected = total × normalised shares, df = variants − 1.
+
+    Any None (or NaN) share means an equal split; variants with 0 users are included.
+    None when total is 0 or there are fewer than 2 variants.
+
+    Choices: all shares 0 → equal split (no usable configuration); a negative share is an
+    error. A variant with share 0 and 0 users adds nothing to χ²; a variant with share 0 but
+    users > 0 makes χ² infinite, reported as p = 0.0.
+    """
+    if len(counts) != len(shares):
+        raise ValueError(f"counts and shares differ in length: {len(counts)} != {len(shares)}")
+    obs = [_count(c) for c in counts]
+    if any(c is None for c in obs):
+        raise ValueError("a variant's user count is None")
+    k = len(obs)
+    total = sum(obs)
+    if k < 2 or total == 0:
+        return None
+    sh = [_num(s) for s in shares]
+    if any(s is not None and s < 0 for s in sh):
+        raise ValueError(f"negative traffic share in {shares!r}")
+    if any(s is None for s in sh) or sum(sh) == 0.0:
+        sh = [1.0] * k
+    ssum = sum(sh)
+    chi2 = 0.0
+    for o, s in zip(obs, sh):
+        e = total * s / ssum
+        if e == 0.0:
+            if o > 0:
+                return 0.0
+            continue
+        chi2 += (o - e) ** 2 / e
+    return float(_st.chi2.sf(chi2, k - 1))
+
+
+def mde(var_t, n_t, var_c, n_c, alpha: float = 0.05, power: float = 0.8) -> float | None:
+    """Minimum detectable absolute effect of the two-sided normal test:
+    (z_{1−α/2} + z_{power}) · √(var_t/n_t + var_c/n_c).
+
+    None under the same rule as the CI (both n ≥ 2, variances known).
+    Choice: for α = 0.05, z_{1−α/2} is the spec's Z95 (1.959964), so that mde at power 0.5
+    equals the CI half-width exactly.
+    """
+    if not 0.0 < power < 1.0:
+        raise ValueError(f"power must be in (0, 1), got {power!r}")
+    z = _z_two_sided(alpha) + float(_st.norm.ppf(power))
+    se = _se(var_t, n_t, var_c, n_c)
+    if se is None:
+        return None
+    return z * se
+
+
+def mde_rel(var_t, n_t, var_c, n_c, mean_c, alpha: float = 0.05, power: float = 0.8) -> float | None:
+    """mde(...) / |mean_c|; None when mean_c is 0 or None or mde is None.
+
+    Choice: divided by the absolute control mean so that the relative MDE stays positive.
+    """
+    m = _num(mean_c)
+    d = mde(var_t, n_t, var_c, n_c, alpha=alpha, power=power)
+    if d is None or m is None or m == 0.0:
+        return None
+    return d / abs(m)
+
+
+# ---------------------------------------------------------------------------------------------
+# offline_online
+
+
+def correlation_summary(x: Sequence[float], y: Sequence[float]) -> dict:
+    """Offline deltas `x` against online deltas `y` (one element per experiment pair).
+
+    Keys: n_pairs, pearson_r, p_value, r_ci_low, r_ci_high, spearman_rho, kendall_tau,
+    sign_agreement, slope — per the spec's offline_online rules:
+    - pearson_r, spearman_rho (Pearson of average ranks), kendall_tau (tau-b): None when
+      n < 2 or either side is constant;
+    - p_value: two-sided, t distribution with n − 2 df; None when n < 3 or r is None
+      (|r| = 1 gives 0.0);
+    - r_ci_low/high: tanh(atanh r ∓ Z95/√(n − 3)); None when n < 4; [r, r] when |r| = 1;
+    - sign_agreement: share of pairs with the same sign among pairs whose deltas are both
+      ≠ 0; None when there is no such pair (so it is defined for n = 1);
+    - slope: least-squares slope of y on x; None when n < 2 or x is constant (y constant → 0).
+
+    Choice: positions where x or y is None/NaN are left out (the spec leaves such pairs out),
+    and n_pairs counts the pairs kept. "Constant" means exactly equal values.
+    """
+    xa, ya = _pairs(x, y)
+    n = int(xa.size)
+    r = _pearson(xa, ya)
+    lo, hi = _fisher_ci(r, n)
+    rho = None
+    if r is not None:  # same None rule (n ≥ 2, neither side constant)
+        rho = _pearson(_average_ranks(xa), _average_ranks(ya))
+    both = (xa != 0) & (ya != 0)
+    sign_agreement = None
+    if both.any():
+        sign_agreement = float(np.mean(np.sign(xa[both]) == np.sign(ya[both])))
+    slope = None
+    if n >= 2 and not _is_constant(xa):
+        xm = xa - xa.mean()
+        sxx = float(np.dot(xm, xm))
+        if sxx > 0.0:
+            slope = float(np.dot(xm, ya - ya.mean())) / sxx
+    return dict(
+        n_pairs=n,
+        pearson_r=r,
+        p_value=_pearson_p(r, n),
+        r_ci_low=lo,
+        r_ci_high=hi,
+        spearman_rho=rho,
+        kendall_tau=_kendall_tau_b(xa, ya),
+        sign_agreement=sign_agreement,
+        slope=slope,
+    )
+
+
+def bh_adjust(p_values: Sequence[float | None]) -> list[float | None]:
+    """Benjamini–Hochberg adjusted p-values, in the original order.
+
+    Over the non-None p-values only (m = their count): with p_(1) ≤ … ≤ p_(m),
+    adjusted_(i) = min over j ≥ i of p_(j)·m/j, capped at 1. None (or NaN) stays None.
+    A p-value outside [0, 1] is an error.
+    """
+    vals = [_num(p) for p in p_values]
+    idx = [i for i, p in enumerate(vals) if p is not None]
+    out: list[float | None] = [None] * len(vals)
+    m = len(idx)
+    if m == 0:
+        return out
+    p = np.array([vals[i] for i in idx], dtype=float)
+    if (p < 0).any() or (p > 1).any():
+        raise ValueError(f"p-values must lie in [0, 1]: {p_values!r}")
+    order = np.argsort(p, kind="mergesort")
+    ranked = p[order] * m / np.arange(1, m + 1)
+    adj_sorted = np.minimum(np.minimum.accumulate(ranked[::-1])[::-1], 1.0)
+    adj = np.empty(m)
+    adj[order] = adj_sorted
+    for k, i in enumerate(idx):
+        out[i] = float(adj[k])
+    return out
+
+
+def diff_correlation(a: Sequence[float | None], b: Sequence[float | None]) -> dict:
+    """Correlation of two weekly series in levels and in first differences (week over week).
+
+    `a` and `b` are aligned by week (same length, consecutive weeks). Keys:
+    n (pairs of levels used), r_levels, p_levels, r_diffs, p_diffs, shared_trend_warning.
+    r/p follow correlation_summary's Pearson rules (r None when n < 2 or a side is
+    constant, p None when n < 3). shared_trend_warning is True when p_levels < 0.05 but
+    the differences do not correlate significantly (p_diffs ≥ 0.05 or p_diffs None):
+    a correlation that only comes from a common trend.
+
+    Choices: weeks where a or b is None/NaN are left out of the levels; a difference is
+    taken only between consecutive weeks that are both present in both series (a gap breaks
+    the difference, it is not bridged). A significant *negative* correlation of differences
+    also counts as "correlating", so no warning then.
+    """
+    if len(a) != len(b):
+        raise ValueError(f"a and b differ in length: {len(a)} != {len(b)}")
+    av = [_num(v) for v in a]
+    bv = [_num(v) for v in b]
+    ok = [x is not None and y is not None for x, y in zip(av, bv)]
+    la = np.array([x for x, k in zip(av, ok) if k], dtype=float)
+    lb = np.array([y for y, k in zip(bv, ok) if k], dtype=float)
+    da = np.array([av[i] - av[i - 1] for i in range(1, len(av)) if ok[i] and ok[i - 1]], dtype=float)
+    db = np.array([bv[i] - bv[i - 1] for i in range(1, len(bv)) if ok[i] and ok[i - 1]], dtype=float)
+    n = int(la.size)
+    r_levels = _pearson(la, lb)
+    p_levels = _pearson_p(r_levels, n)
+    r_diffs = _pearson(da, db)
+    p_diffs = _pearson_p(r_diffs, int(da.size))
+    warning = p_levels is not None and p_levels < 0.05 and (p_diffs is None or p_diffs >= 0.05)
+    return dict(
+        n=n,
+        r_levels=r_levels,
+        p_levels=p_levels,
+        r_diffs=r_diffs,
+        p_diffs=p_diffs,
+        shared_trend_warning=bool(warning),
+    )

@@ -1,0 +1,50 @@
+"""Tiny hand-written data sources for the tests.
+
+`make_source({"events": [...rows...], "orders": [...]})` writes one CSV per table (every value
+as text, exactly as written in the test) into a fresh folder and loads it like a user's source.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from dashboard.core.context import MetricContext
+from dashboard.core.params import Params
+from dashboard.core.source import Source, load_source
+
+# A fixed "now" keeps the future-timestamp rule independent of the day the tests run.
+TEST_NOW = dt.datetime(2026, 11, 1)
+
+
+def write_source(folder: Path, tables: dict[str, list[dict]]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for table, rows in tables.items():
+        columns: list[str] = []
+        for row in rows:
+            columns += [c for c in row if c not in columns]
+        with open(folder / f"{table}.csv", "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=columns)
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return folder
+
+
+@pytest.fixture
+def make_source(tmp_path):
+    counter = iter(range(1_000_000))
+
+    def _make(tables: dict[str, list[dict]], now: dt.datetime = TEST_NOW) -> Source:
+        return load_source(write_source(tmp_path / f"source{next(counter)}", tables), now=now)
+
+    return _make
+
+
+def compute(source: Source, table: str, **params):
+    """One metric table of `source` with the given parameters, as a DataFrame."""
+    from dashboard.core.metrics import compute_table
+
+    return compute_table(table, MetricContext(source, Params(**params)))
