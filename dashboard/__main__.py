@@ -1,0 +1,169 @@
+"""Command line: generate, validate, export (see the spec's interface.md).
+
+Exit status: 0 success, 1 unusable source, 2 bad arguments.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+EXIT_OK, EXIT_UNUSABLE, EXIT_BAD_ARGS = 0, 1, 2
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 0, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m dashboard", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    generate = commands.add_parser("generate", help="write the demo marketplace as Parquet files")
+    generate.add_argument("--out", required=True, type=Path, help="folder to write")
+    generate.add_argument("--users", type=_positive_int, default=20_000)
+    generate.add_argument("--weeks", type=_positive_int, default=26)
+    generate.add_argument("--seed", type=int, default=7)
+
+    validate = commands.add_parser("validate", help="check a source against the data contract")
+    validate.add_argument("source", type=Path)
+
+    export = commands.add_parser("export", help="write every metric table as CSV")
+    export.add_argument("--data", required=True, type=Path, help="folder of table files or .duckdb file")
+    export.add_argument("--out", required=True, type=Path)
+    add_metric_options(export)
+    return parser
+
+
+def add_metric_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tz", default="UTC", help="reporting time zone (IANA name)")
+    parser.add_argument("--window-days", type=_non_negative_int, default=7, help="attribution window")
+    parser.add_argument("--n-sales", type=_non_negative_int, default=5, help="seller sales threshold N")
+    parser.add_argument("--k", type=_positive_int, default=10, help="cut-off of the offline metrics")
+    parser.add_argument("--start", help="first date to report, YYYY-MM-DD (its whole week)")
+    parser.add_argument("--end", help="last date to report, YYYY-MM-DD (its whole week)")
+    parser.add_argument("--blocks", help="comma-separated recommendation blocks")
+    parser.add_argument("--platform", help="one platform, e.g. ios")
+
+
+def params_from_args(args):
+    from dashboard.core.params import Params, parse_date
+
+    blocks = None
+    if args.blocks is not None:
+        blocks = tuple(b.strip() for b in args.blocks.split(",") if b.strip())
+        if not blocks:
+            from dashboard.core.params import ParamError
+
+            raise ParamError("--blocks needs at least one block name")
+    return Params(
+        tz=args.tz,
+        window_days=args.window_days,
+        n_sales=args.n_sales,
+        k=args.k,
+        start=parse_date(args.start, "--start") if args.start else None,
+        end=parse_date(args.end, "--end") if args.end else None,
+        blocks=blocks,
+        platform=args.platform,
+    )
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def cmd_generate(args) -> int:
+    from dashboard.core.demo import generate
+
+    started = time.perf_counter()
+    counts = generate(args.out, users=args.users, weeks=args.weeks, seed=args.seed, progress=say)
+    total = sum(counts.values())
+    print(f"wrote {len(counts)} tables, {total:,} rows, into {args.out} in {time.perf_counter() - started:.1f} s")
+    for table, rows in counts.items():
+        print(f"  {table:<22} {rows:>12,}")
+    return EXIT_OK
+
+
+def cmd_validate(args) -> int:
+    from dashboard.core.families import families
+    from dashboard.core.source import SourceError, load_source
+
+    try:
+        source = load_source(args.source)
+    except SourceError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}")
+        print("source is not usable")
+        return EXIT_UNUSABLE
+    print(f"source: {source.name}")
+    for report in source.tables.values():
+        print(
+            f"{report.table:<20} {report.origin:<28} read {report.rows_read:>10,}  loaded {report.rows_loaded:>10,}"
+            f"  rejected {report.rows_rejected:>8,}  duplicates merged {report.duplicates_merged:>6,}"
+        )
+        for p in report.problems:
+            examples = ", ".join(str(r) for r in p.examples)
+            print(f"    {p.column}: {p.reason}: {p.rows:,} rows (e.g. rows {examples})")
+    print("metric tables:")
+    for family in families(source):
+        status = "available" if family.available else "unavailable"
+        print(f"  {family.table:<24} {status}{': ' + family.note if family.note else ''}")
+    return EXIT_OK
+
+
+def cmd_export(args) -> int:
+    from dashboard.core.export import export_tables
+    from dashboard.core.source import SourceError, load_source
+
+    params = params_from_args(args)
+    try:
+        say(f"loading {args.data}")
+        source = load_source(args.data)
+    except SourceError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    started = time.perf_counter()
+    result = export_tables(source, params, args.out, progress=say)
+    for table, rows in result.written.items():
+        print(f"wrote {args.out / (table + '.csv')} ({rows:,} rows)")
+    for table, reason in result.unavailable.items():
+        print(f"not written: {table}.csv — {reason}")
+    say(f"done in {time.perf_counter() - started:.1f} s")
+    return EXIT_OK
+
+
+COMMANDS = {"generate": cmd_generate, "validate": cmd_validate, "export": cmd_export}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from dashboard.core.params import ParamError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except ParamError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_ARGS
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+-- business_weekly: audience, orders, GMV and the parts of contribution per week.
+-- Grain: one row per week_start. Parameters: $tz (and the staging tables' filters).
+-- Depends: stg_weeks, stg_events, stg_attributed_lines.
+-- ad_spend is not narrowed by block or platform filters: it has neither.
+with weeks as (
+    select week_start, is_complete, days_in_range, in_filter
+    from stg_weeks
+),
+user_days as (
+    select distinct day, user_id, week_start
+    from stg_events
+),
+daily as (
+    select week_start, sum(users) as user_days
+    from (select week_start, day, count(*) as users from user_days group by all)
+    group by all
+),
+user_weeks as (
+    select distinct week_start, user_id
+    from user_days
+),
+weekly_users as (
+    select week_start, count(*) as wau
+    from user_weeks
+    group by all
+),
+-- 28 days ending at a week's end are exactly that week and the three before it
+monthly_users as (
+    select cast(u.week_start + to_weeks(k.k) as date) as week_start, count(distinct u.user_id) as mau
+    from user_weeks as u
+    cross join range(4) as k(k)
+    group by all
+),
+first_purchase as (
+    -- "first order line ever": over all orders, whatever the filters
+    select user_id, cast(date_trunc('week', timezone($tz, cast(min(ts) as timestamptz))) as date) as first_week
+    from orders
+    group by user_id
+),
+lines as (
+    select * from stg_attributed_lines
+),
+sales as (
+    select
+        week_start,
+        count(distinct user_id) as buyers,
+        count(distinct order_id) as orders,
+        sum(line_value) as gmv,
+        coalesce(sum(line_value) filter (where returned), 0) as returns_gmv,
+        coalesce(sum(commission) filter (where not returned), 0) as commission,
+        sum(delivery_cost) as delivery_cost,
+        sum(discount) as discount,
+        coalesce(sum(line_value) filter (where attributed), 0) as rec_gmv
+    from lines
+    group by all
+),
+new_buyers as (
+    select l.week_start, count(distinct l.user_id) as new_buyers
+    from lines as l
+    join first_purchase as f on f.user_id = l.user_id and f.first_week = l.week_start
+    group by all
+),
+ads as (
+    select cast(date_trunc('week', date) as date) as week_start, sum(amount) as ad_revenue
+    from ad_spend
+    group by all
+),
+filled as (
+    select
+        w.week_start,
+        w.is_complete,
+        w.in_filter,
+        coalesce(d.user_days, 0) / w.days_in_range as dau_avg,
+        coalesce(wu.wau, 0) as wau,
+        coalesce(mu.mau, 0) as mau,
+        coalesce(s.buyers, 0) as buyers,
+        coalesce(n.new_buyers, 0) as new_buyers,
+        coalesce(s.orders, 0) as orders,
+        coalesce(s.gmv, 0) as gmv,
+        coalesce(s.returns_gmv, 0) as returns_gmv,
+        coalesce(s.commission, 0) as commission,
+        coalesce(a.ad_revenue, 0) as ad_revenue,
+        coalesce(s.delivery_cost, 0) as delivery_cost,
+        coalesce(s.discount, 0) as discount,
+        coalesce(s.rec_gmv, 0) as rec_gmv
+    from weeks as w
+    left join daily as d using (week_start)
+    left join weekly_users as wu using (week_start)
+    left join monthly_users as mu using (week_start)
+    left join sales as s using (week_start)
+    left join new_buyers as n using (week_start)
+    left join ads as a using (week_start)
+)
+select
+    week_start,
+    is_complete,
+    dau_avg,
+    wau,
+    mau,
+    dau_avg / nullif(mau, 0) as stickiness,
+    buyers,
+    new_buyers,
+    orders,
+    gmv,
+    gmv / nullif(orders, 0) as aov,
+    returns_gmv,
+    gmv - returns_gmv as net_gmv,
+    commission,
+    ad_revenue,
+    commission + ad_revenue as revenue,
+    delivery_cost,
+    discount,
+    commission + ad_revenue - delivery_cost - discount as contribution,
+    (commission + ad_revenue - delivery_cost - discount) / nullif(gmv - returns_gmv, 0) as margin,
+    rec_gmv / nullif(gmv, 0) as rec_gmv_share
+from filled
+where in_filter
+order by week_start
