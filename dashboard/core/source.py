@@ -168,13 +168,12 @@ def _locate_in_database(con, db: Path, table: str):
 # --- loading one table ------------------------------------------------------------------------
 
 def _load_table(con, table: Table, origin: str, relation: str, params: dict, now) -> TableReport:
-    raw = f"_raw_{table.name}"
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {raw} AS SELECT * FROM {relation}", params)
+        described = con.execute(f"DESCRIBE SELECT * FROM {relation}", params).fetchall()
     except duckdb.Error as exc:
         raise SourceError([f"{origin}: cannot be read as a table ({_first_line(exc)})"]) from None
 
-    file_columns = [r[0] for r in con.execute(f"DESCRIBE {raw}").fetchall() if r[0] != "_row"]
+    file_columns = [r[0] for r in described if r[0] != "_row"]
     by_lower = {c.lower(): c for c in file_columns}
     missing = [c for c in table.required_columns if c not in by_lower]
     if missing:
@@ -187,18 +186,19 @@ def _load_table(con, table: Table, origin: str, relation: str, params: dict, now
         )
     present = tuple(c.name for c in table.columns if c.name in by_lower)
     report = TableReport(table.name, origin, columns_present=present)
-    report.rows_read = con.execute(f"SELECT count(*) FROM {raw}").fetchone()[0]
-
     checked = f"_checked_{table.name}"
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {checked} AS {_checked_sql(table, raw, by_lower, present)}",
-        {"future_limit": now + FUTURE_TOLERANCE} if table.no_future else {},
-    )
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {checked} AS {_checked_sql(table, relation, by_lower, present)}",
+            {**params, **({"future_limit": now + FUTURE_TOLERANCE} if table.no_future else {})},
+        )
+    except duckdb.Error as exc:
+        raise SourceError([f"{origin}: cannot be read as a table ({_first_line(exc)})"]) from None
+    report.rows_read = con.execute(f"SELECT count(*) FROM {checked}").fetchone()[0]
     _refuse_unparseable_columns(con, table, checked, origin, present, report.rows_read)
     report.problems.extend(_collect_problems(con, table.name, checked))
     _resolve_keys(con, table, checked, report)
     report.rows_loaded = con.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]
-    con.execute(f"DROP TABLE {raw}")
     con.execute(f"DROP TABLE {checked}")
     return report
 
@@ -311,34 +311,44 @@ def _resolve_keys(con, table: Table, checked: str, report: TableReport) -> None:
         return
     key = ", ".join(table.key)
     content = ", ".join(c.name for c in table.columns)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _valid AS SELECT * FROM {valid}")
+    # Only keys that occur more than once need a closer look; for a clean source that is none,
+    # and the expensive distinct-row comparison never runs on the bulk of the rows.
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE _keyed AS
-        SELECT *, count(*) OVER (PARTITION BY {key}) AS _copies,
-               count(DISTINCT row({content})) OVER (PARTITION BY {key}) AS _versions
-        FROM {valid}
+        CREATE OR REPLACE TEMP TABLE _repeated AS
+        WITH multi AS (SELECT {key} FROM _valid GROUP BY ALL HAVING count(*) > 1)
+        SELECT {key}, count(*) AS _copies, count(DISTINCT row({content})) AS _versions
+        FROM _valid JOIN multi USING ({key})
+        GROUP BY ALL
         """
     )
     conflicts = con.execute(
-        f"SELECT count(*), list(_row ORDER BY _row)[1:{EXAMPLE_ROWS}] FROM _keyed WHERE _versions > 1"
+        f"""
+        SELECT count(*), list(_row ORDER BY _row)[1:{EXAMPLE_ROWS}]
+        FROM _valid SEMI JOIN (SELECT {key} FROM _repeated WHERE _versions > 1) USING ({key})
+        """
     ).fetchone()
     if conflicts[0]:
         report.problems.append(
             Problem(table.name, key, f"different rows share the same {key}", conflicts[0], [int(x) for x in conflicts[1]])
         )
     report.duplicates_merged = con.execute(
-        f"SELECT count(*) - count(DISTINCT row({content})) FROM _keyed WHERE _versions = 1"
+        "SELECT coalesce(sum(_copies - 1), 0) FROM _repeated WHERE _versions = 1"
     ).fetchone()[0]
     con.execute(
         f"""
         CREATE OR REPLACE TABLE {table.name} AS
-        SELECT * EXCLUDE (_copies, _versions) FROM _keyed
-        WHERE _versions = 1
-        QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY _row) = 1
-        ORDER BY _row
+        SELECT * FROM _valid ANTI JOIN _repeated USING ({key})
+        UNION ALL
+        SELECT * FROM (
+            SELECT * FROM _valid SEMI JOIN (SELECT {key} FROM _repeated WHERE _versions = 1) USING ({key})
+            QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY _row) = 1
+        )
         """
     )
-    con.execute("DROP TABLE _keyed")
+    con.execute("DROP TABLE _valid")
+    con.execute("DROP TABLE _repeated")
 
 
 # --- checks across tables ---------------------------------------------------------------------

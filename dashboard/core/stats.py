@@ -1,5 +1,5 @@
-"""Statistics for the experiments and offline_online tables (spec: docs of metrics v1,
-sections "experiments", "offline_online" and "Exact rules").
+"""Statistics for the experiments and offline_online tables (metric definitions v1,
+sections "experiments", "offline_online" and "Exact rules"); DuckDB computes the inputs.
 
 Pure functions: plain Python floats/ints (or None) in, plain floats/ints/None out. None stands
 for SQL NULL; no function ever returns NaN or infinity. A NaN in an input is read as None
@@ -13,6 +13,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 from scipy import special as _sp
 from scipy import stats as _st
 
@@ -36,10 +37,15 @@ __all__ = [
 
 
 def _num(v) -> float | None:
-    """A float, or None for None/NaN. Infinity is a programming error upstream."""
+    """A float, or None for None/NaN/pd.NA. Infinity is a programming error upstream."""
     if v is None:
         return None
-    f = float(v)
+    try:
+        f = float(v)
+    except TypeError:
+        if pd.isna(v):  # pd.NA from nullable pandas dtypes
+            return None
+        raise
     if math.isnan(f):
         return None
     if math.isinf(f):
@@ -97,11 +103,20 @@ def _pearson(x: np.ndarray, y: np.ndarray) -> float | None:
         return None
     xm = x - x.mean()
     ym = y - y.mean()
-    sxx = float(np.dot(xm, xm))
-    syy = float(np.dot(ym, ym))
+    return _pearson_centred(xm, ym, float(np.dot(xm, xm)), float(np.dot(ym, ym)))
+
+
+def _pearson_centred(xm: np.ndarray, ym: np.ndarray, sxx: float, syy: float) -> float | None:
+    """r from centred, non-constant vectors and their sums of squares."""
     if sxx == 0.0 or syy == 0.0:  # not constant, but centred to zero by round-off
         return None
-    r = float(np.dot(xm, ym)) / (math.sqrt(sxx) * math.sqrt(syy))
+    if xm.size == 2:  # two points always lie on a line: exactly ±1, no round-off
+        return 1.0 if (xm[1] - xm[0]) * (ym[1] - ym[0]) > 0 else -1.0
+    # √(sxx·syy) rather than √sxx·√syy: identical (or rank) vectors then give exactly 1.
+    denom = math.sqrt(sxx * syy)
+    if not 0.0 < denom < math.inf:  # under- or overflow of the product
+        denom = math.sqrt(sxx) * math.sqrt(syy)
+    r = float(np.dot(xm, ym)) / denom
     return min(1.0, max(-1.0, r))
 
 
@@ -128,11 +143,10 @@ def _fisher_ci(r: float | None, n: int) -> tuple[float | None, float | None]:
     return math.tanh(z - h), math.tanh(z + h)
 
 
-def _kendall_tau_b(x: np.ndarray, y: np.ndarray) -> float | None:
+def _kendall_tau_b(x: np.ndarray, y: np.ndarray) -> float:
     """Kendall tau-b = Σ sgn(Δx)·sgn(Δy) / √(Σ sgn(Δx)² · Σ sgn(Δy)²) over all i < j,
-    i.e. (C − D) / √((n0 − n1)(n0 − n2)). O(n²) memory and time; n is small here."""
-    if x.size < 2 or _is_constant(x) or _is_constant(y):
-        return None
+    i.e. (C − D) / √((n0 − n1)(n0 − n2)), for n ≥ 2 and non-constant x and y.
+    O(n²) memory and time; n (experiment pairs) is small here."""
     # Over the full n×n matrices: each pair counted twice, the diagonal is 0, ratios unchanged.
     sx = np.sign(np.subtract.outer(x, x))
     sy = np.sign(np.subtract.outer(y, y))
@@ -158,13 +172,24 @@ def _pairs(x: Sequence, y: Sequence) -> tuple[np.ndarray, np.ndarray]:
     """Aligned float arrays, leaving out every position where either side is None/NaN."""
     if len(x) != len(y):
         raise ValueError(f"x and y differ in length: {len(x)} != {len(y)}")
-    xs, ys = [], []
-    for a, b in zip(x, y):
-        a, b = _num(a), _num(b)
-        if a is not None and b is not None:
-            xs.append(a)
-            ys.append(b)
-    return np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+    xa, ya = _float_array(x), _float_array(y)
+    if np.isinf(xa).any() or np.isinf(ya).any():
+        raise ValueError("infinite value: inputs must be finite or None")
+    keep = ~(np.isnan(xa) | np.isnan(ya))
+    if not keep.all():
+        xa, ya = xa[keep], ya[keep]
+    return xa, ya
+
+
+def _float_array(v: Sequence) -> np.ndarray:
+    """1-D float array with NaN for None/NaN/pd.NA."""
+    try:
+        a = np.asarray(v, dtype=float)  # None becomes NaN
+    except (TypeError, ValueError):  # e.g. pd.NA
+        a = np.array([np.nan if (f := _num(e)) is None else f for e in v], dtype=float)
+    if a.ndim != 1:
+        raise ValueError("expected a 1-D sequence")
+    return a
 
 
 # ---------------------------------------------------------------------------------------------
@@ -293,21 +318,22 @@ def correlation_summary(x: Sequence[float], y: Sequence[float]) -> dict:
     """
     xa, ya = _pairs(x, y)
     n = int(xa.size)
-    r = _pearson(xa, ya)
+    r = rho = tau = slope = None
+    if n >= 2 and not _is_constant(xa):
+        xm = xa - xa.mean()
+        ym = ya - ya.mean()
+        sxx = float(np.dot(xm, xm))
+        if sxx > 0.0:
+            slope = float(np.dot(xm, ym)) / sxx
+        if not _is_constant(ya):
+            r = _pearson_centred(xm, ym, sxx, float(np.dot(ym, ym)))
+            rho = _pearson(_average_ranks(xa), _average_ranks(ya))
+            tau = _kendall_tau_b(xa, ya)
     lo, hi = _fisher_ci(r, n)
-    rho = None
-    if r is not None:  # same None rule (n ≥ 2, neither side constant)
-        rho = _pearson(_average_ranks(xa), _average_ranks(ya))
     both = (xa != 0) & (ya != 0)
     sign_agreement = None
     if both.any():
-        sign_agreement = float(np.mean(np.sign(xa[both]) == np.sign(ya[both])))
-    slope = None
-    if n >= 2 and not _is_constant(xa):
-        xm = xa - xa.mean()
-        sxx = float(np.dot(xm, xm))
-        if sxx > 0.0:
-            slope = float(np.dot(xm, ya - ya.mean())) / sxx
+        sign_agreement = float(np.count_nonzero(np.sign(xa[both]) == np.sign(ya[both]))) / int(both.sum())
     return dict(
         n_pairs=n,
         pearson_r=r,
@@ -315,7 +341,7 @@ def correlation_summary(x: Sequence[float], y: Sequence[float]) -> dict:
         r_ci_low=lo,
         r_ci_high=hi,
         spearman_rho=rho,
-        kendall_tau=_kendall_tau_b(xa, ya),
+        kendall_tau=tau,
         sign_agreement=sign_agreement,
         slope=slope,
     )

@@ -10,7 +10,8 @@ import importlib
 
 import pandas as pd
 
-from dashboard.core.context import MetricContext, Unavailable
+from dashboard.core import sql
+from dashboard.core.context import MetricContext, Unavailable, staging_dependencies
 
 # Export order; also the order of the pages' data tables.
 METRIC_TABLES = (
@@ -27,6 +28,35 @@ METRIC_TABLES = (
 )
 
 
+# Tables computed from other tables: they depend on those tables' parameters too.
+COMPOSED_OF = {"offline_online": ("experiments", "offline_metrics")}
+# `$name` in SQL -> the Params field it comes from.
+_SQL_PARAMETER_FIELDS = {
+    "tz": "tz", "window_days": "window_days", "n_sales": "n_sales", "k": "k",
+    "start_week": "start", "end_week": "end", "blocks": "blocks", "platform": "platform",
+}
+
+
+def table_parameters(name: str) -> frozenset[str]:
+    """The Params fields a table's result depends on, read off its SQL and staging files.
+
+    Caches key results on these alone, so that changing N does not recompute buyer metrics.
+    """
+    texts = [sql.query_text(f"metrics/{path.stem}") for path in sorted((sql.QUERIES_DIR / "metrics").glob(f"{name}*.sql"))]
+    seen: set[str] = set()
+    fields: set[str] = set()
+    while texts:
+        text = texts.pop()
+        fields |= {_SQL_PARAMETER_FIELDS[p] for p in sql.parameter_names(text) if p in _SQL_PARAMETER_FIELDS}
+        for dependency in staging_dependencies(text):
+            if dependency not in seen:
+                seen.add(dependency)
+                texts.append(sql.query_text(f"staging/{dependency}"))
+    for part in COMPOSED_OF.get(name, ()):
+        fields |= table_parameters(part)
+    return frozenset(fields)
+
+
 def compute_table(name: str, ctx: MetricContext) -> pd.DataFrame:
     if name not in METRIC_TABLES:
         raise KeyError(f"unknown metric table {name!r}")
@@ -34,4 +64,4 @@ def compute_table(name: str, ctx: MetricContext) -> pd.DataFrame:
     return getattr(module, name)(ctx)
 
 
-__all__ = ["METRIC_TABLES", "compute_table", "Unavailable", "MetricContext"]
+__all__ = ["METRIC_TABLES", "compute_table", "table_parameters", "Unavailable", "MetricContext"]

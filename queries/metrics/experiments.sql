@@ -1,0 +1,133 @@
+-- experiments: per-user outcome metrics of A/B tests, aggregated per variant.
+-- Grain: one row per (experiment_id, variant, metric) for every variant of experiment_variants
+-- of the selected experiments and the metrics conversion, rec_conversion, gmv_per_user,
+-- clicks_per_user. users, mean and the sample variance (ddof 1) of the per-user values; the
+-- comparison with the control and the SRM test are done in Python (dashboard/core/stats.py).
+-- Parameters: $tz, $start_week, $end_week, $blocks (and the staging tables' $platform, $window_days).
+-- Depends: stg_events, stg_attributed_lines.
+--
+-- An experiment is a self-contained unit: filters choose experiments, they never cut one.
+-- * date filter: experiments whose [start_ts, end_ts) overlaps the selected local weeks;
+-- * block filter: experiments whose block is selected. An experiment without a block tests the
+--   model on every surface: it is always kept and its block-bound metrics count every selected block;
+-- * platform filter: only the users' events and order lines on that platform count (as in staging);
+--   the users themselves (and so the SRM test) stay all assigned users.
+with selected_experiments as (
+    select experiment_id, block, start_ts, end_ts
+    from experiments
+    where (cast($blocks as varchar[]) is null or block is null or list_contains(cast($blocks as varchar[]), block))
+        and ($start_week is null
+            or timezone($tz, cast(end_ts as timestamptz)) > cast($start_week as timestamp))
+        and ($end_week is null
+            or timezone($tz, cast(start_ts as timestamptz)) < cast($end_week as timestamp) + interval 7 day)
+),
+metric_names (metric, metric_order) as (
+    values ('conversion', 1), ('rec_conversion', 2), ('gmv_per_user', 3), ('clicks_per_user', 4)
+),
+variants as (
+    select
+        v.experiment_id,
+        v.variant,
+        v.model_version,
+        v.is_control,
+        v.traffic_share,
+        x.block
+    from experiment_variants as v
+    join selected_experiments as x using (experiment_id)
+),
+-- A user's activity counts from max(start_ts, assigned_ts) up to, not including, end_ts.
+members as (
+    select
+        a.experiment_id,
+        a.variant,
+        a.user_id,
+        greatest(x.start_ts, coalesce(a.assigned_ts, x.start_ts)) as from_ts,
+        x.end_ts as to_ts,
+        x.block
+    from assignments as a
+    join selected_experiments as x using (experiment_id)
+),
+user_clicks as (
+    select m.experiment_id, m.user_id, count(*) as clicks
+    from members as m
+    join stg_events as e
+        on e.user_id = m.user_id
+        and e.event_type = 'click'
+        and e.ts >= m.from_ts
+        and e.ts < m.to_ts
+        and (m.block is null or e.block = m.block)
+    group by all
+),
+-- Every line in the window is a purchase (conversion, GMV); rec_conversion needs its touch
+-- click in the experiment's block, wherever that click lies in time (it may precede the window).
+user_lines as (
+    select
+        m.experiment_id,
+        m.user_id,
+        sum(l.line_value) as gmv,
+        max(case when l.attributed and (m.block is null or l.touch_block = m.block) then 1 else 0 end) as rec_converted
+    from members as m
+    join stg_attributed_lines as l
+        on l.user_id = m.user_id
+        and l.ts >= m.from_ts
+        and l.ts < m.to_ts
+    group by all
+),
+-- Assigned users without any activity stay in with zeros: they are the experiment's denominator.
+per_user as (
+    select
+        m.experiment_id,
+        m.variant,
+        m.user_id,
+        cast(case when l.user_id is null then 0 else 1 end as double) as conversion,
+        cast(coalesce(l.rec_converted, 0) as double) as rec_conversion,
+        cast(coalesce(l.gmv, 0) as double) as gmv_per_user,
+        cast(coalesce(c.clicks, 0) as double) as clicks_per_user
+    from members as m
+    left join user_lines as l using (experiment_id, user_id)
+    left join user_clicks as c using (experiment_id, user_id)
+),
+per_user_metric as (
+    select
+        p.experiment_id,
+        p.variant,
+        n.metric,
+        case n.metric
+            when 'conversion' then p.conversion
+            when 'rec_conversion' then p.rec_conversion
+            when 'gmv_per_user' then p.gmv_per_user
+            else p.clicks_per_user
+        end as value
+    from per_user as p
+    cross join metric_names as n
+),
+per_variant as (
+    select
+        experiment_id,
+        variant,
+        metric,
+        count(*) as users,
+        avg(value) as mean,
+        var_samp(value) as variance
+    from per_user_metric
+    group by all
+)
+-- Variants without users keep their rows (users 0, mean NULL): the SRM test needs them.
+select
+    v.experiment_id,
+    v.variant,
+    n.metric,
+    v.is_control,
+    v.traffic_share,
+    v.model_version,
+    v.block,
+    coalesce(s.users, 0) as users,
+    s.mean,
+    s.variance
+from variants as v
+cross join metric_names as n
+left join per_variant as s
+    on s.experiment_id = v.experiment_id
+    and s.variant = v.variant
+    and s.metric = n.metric
+order by v.experiment_id, v.variant, n.metric_order
