@@ -1,0 +1,44 @@
+"""Metric tables for the pages: computed once per source and relevant filters, then cached.
+
+The cache key holds only the parameters a table depends on (read off its SQL), so that
+changing N recomputes seller_weekly and nothing else. Results are small weekly tables.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.core.context import MetricContext, Unavailable
+from dashboard.core.metrics import compute_table, table_parameters
+from dashboard.core.params import Params
+from dashboard.core.source import Source
+from dashboard.ui.filters import source_key
+
+
+def relevant(name: str, params: Params) -> Params:
+    """`params` with every field the table does not depend on reset to its default."""
+    keep = table_parameters(name)
+    defaults = Params()
+    return dataclasses.replace(
+        params, **{f.name: getattr(defaults, f.name) for f in dataclasses.fields(Params) if f.name not in keep}
+    )
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def _compute(key: str, name: str, params: tuple, _source: Source) -> tuple[pd.DataFrame | None, str | None]:
+    ctx = MetricContext(_source, Params(*params))
+    try:
+        return compute_table(name, ctx), None
+    except Unavailable as reason:
+        return None, str(reason)
+    finally:
+        ctx.close()
+
+
+def metric(source: Source, name: str, params: Params) -> tuple[pd.DataFrame | None, str | None]:
+    """(table, None) or (None, why it is unavailable)."""
+    narrowed = relevant(name, params)
+    with st.spinner(f"Computing {name.replace('_', ' ')}…"):
+        return _compute(source_key(source), name, dataclasses.astuple(narrowed), source)

@@ -1,0 +1,100 @@
+"""Streamlit pieces the pages share: tables with downloads, charts with their data, KPI cards."""
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from dashboard.core.export import csv_text
+from dashboard.core.kpis import Movement
+from dashboard.core.params import Params
+from dashboard.formatting import column_kind, format_change, format_value
+
+COLUMN_FORMATS = {"share": "percent", "money": "%,.2f", "minutes": "%.1f min", "ratio": "%.3f", "p": "%.4f",
+                  "count": "localized"}
+NO_DATA = "No data for this selection."
+
+
+def download_name(what: str, params: Params) -> str:
+    """A file name that says what the table is and which filters made it."""
+    parts = [what]
+    if params.start or params.end:
+        parts.append(f"{params.start or 'first'}_to_{params.end or 'last'}")
+    parts.append("blocks-" + ("+".join(params.blocks) if params.blocks else "all"))
+    parts.append(f"platform-{params.platform or 'all'}")
+    parts.append(f"tz-{params.tz}")
+    parts.append(f"window-{params.window_days}d")
+    if "seller" in what:
+        parts.append(f"n-{params.n_sales}")
+    if "offline" in what:
+        parts.append(f"k-{params.k}")
+    name = "__".join(parts)
+    return re.sub(r"[^A-Za-z0-9_.+-]", "-", name) + ".csv"
+
+
+def download(frame: pd.DataFrame, what: str, params: Params, label: str = "Download CSV") -> None:
+    st.download_button(label, csv_text(frame), file_name=download_name(what, params), mime="text/csv",
+                       key=f"download-{what}", on_click="ignore", icon=":material/download:")
+
+
+def column_config(frame: pd.DataFrame) -> dict:
+    config = {}
+    for column in frame.columns:
+        if column == "week_start" or column == "cohort_week":
+            config[column] = st.column_config.DateColumn(column, format="YYYY-MM-DD")
+        elif pd.api.types.is_numeric_dtype(frame[column]) and not pd.api.types.is_bool_dtype(frame[column]):
+            config[column] = st.column_config.NumberColumn(column, format=COLUMN_FORMATS[column_kind(column)])
+    return config
+
+
+def table(frame: pd.DataFrame | None, what: str, params: Params, reason: str | None = None, height: int | None = None) -> None:
+    """A data table formatted for people, with its unrounded CSV download."""
+    if frame is None:
+        unavailable(reason)
+        return
+    if frame.empty:
+        st.info(NO_DATA)
+        return
+    st.dataframe(frame, hide_index=True, column_config=column_config(frame), height=height or "auto")
+    download(frame, what, params)
+
+
+def chart(fig: go.Figure, data: pd.DataFrame, what: str, params: Params) -> None:
+    """A chart and, under it, the download of exactly the data it draws."""
+    st.plotly_chart(fig, key=f"chart-{what}")
+    download(data, what, params, label="Download chart data (CSV)")
+
+
+def unavailable(reason: str | None) -> None:
+    st.info(f"Not available for this data source. {reason or ''}".strip())
+
+
+def kpi(m: Movement) -> None:
+    kind = m.headline.kind
+    label = m.headline.label + (" ⚑" if m.unusual else "")
+    help_text = _kpi_help(m)
+    st.metric(
+        label,
+        format_value(m.value, kind),
+        delta=format_change(m.change, kind),
+        delta_color="normal" if m.headline.higher_is_better else "inverse",
+        help=help_text,
+        border=True,
+        chart_data=[v for v in m.history if v == v] or None,
+        delta_description="vs previous week",
+    )
+
+
+def _kpi_help(m: Movement) -> str:
+    kind = m.headline.kind
+    lines = [
+        f"Week of {m.week_start:%Y-%m-%d}." if m.week_start is not None else "",
+        f"Previous week: {format_value(m.previous, kind)}.",
+        f"4-week average before: {format_value(m.avg4, kind)} (change {format_change(m.change_vs_avg4, kind) or '—'}).",
+        ("Higher is better." if m.headline.higher_is_better else "Lower is better."),
+    ]
+    if m.unusual:
+        lines.append("⚑ This change is larger than 2 standard deviations of the previous 8 weekly changes.")
+    return " ".join(line for line in lines if line)
