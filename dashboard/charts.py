@@ -125,3 +125,134 @@ def sparkline(values: list[float]) -> go.Figure:
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return fig
+
+
+def forest(review: pd.DataFrame, title: str) -> go.Figure:
+    """Relative difference vs control with its 95 % interval, one row per experiment variant."""
+    frame = review.sort_values(["start_ts", "experiment_id", "variant"], ascending=False)
+    labels = [f"{e} · {v} ({b})" for e, v, b in zip(frame["experiment_id"], frame["variant"], frame["block"].fillna("all"))]
+    colours = [
+        NEUTRAL if broken else (GOOD if verdict.startswith("better") else BAD if verdict.startswith("worse") else "#0969da")
+        for broken, verdict in zip(frame["srm_broken"], frame["verdict"])
+    ]
+    x = frame["delta_rel"].astype("float64")
+    fig = go.Figure(go.Scatter(
+        x=x, y=labels, mode="markers", marker=dict(color=colours, size=9,
+                                                  symbol=["x" if b else "circle" for b in frame["srm_broken"]]),
+        error_x=dict(type="data", symmetric=False, array=frame["ci_high_rel"].astype("float64") - x,
+                     arrayminus=x - frame["ci_low_rel"].astype("float64"), color="#8c959f"),
+        customdata=frame[["verdict", "p_value", "p_adj_bh", "users"]].astype("object").values,
+        hovertemplate="%{y}<br>Δ %{x:.1%}<br>%{customdata[0]}<br>p %{customdata[1]:.3g}, "
+                      "BH-adjusted %{customdata[2]:.3g}<br>users %{customdata[3]:,}<extra></extra>",
+    ))
+    fig.add_vline(x=0, line_color=NEUTRAL, line_width=1)
+    fig.update_layout(title=title, height=max(300, 26 * len(labels) + 120), margin=dict(l=10, r=10, t=50, b=10))
+    fig.update_xaxes(tickformat=".0%", title="relative difference vs control (95 % interval)")
+    return fig
+
+
+def pair_scatter(pairs: pd.DataFrame, summary: dict, offline: str, online: str) -> go.Figure:
+    """Offline delta (x) vs online relative delta (y), one point per experiment pair."""
+    x = pairs["offline_delta"].astype("float64")
+    y = pairs["online_delta"].astype("float64")
+    fig = go.Figure(go.Scatter(
+        x=x, y=y, mode="markers", name="experiment pairs", marker=dict(size=10, color="#0969da"),
+        error_y=dict(type="data", symmetric=False, array=pairs["online_ci_high"].astype("float64") - y,
+                     arrayminus=y - pairs["online_ci_low"].astype("float64"), color="#8c959f"),
+        text=[f"{e} · {v}<br>{m} vs {c}" for e, v, m, c in
+              zip(pairs["experiment_id"], pairs["variant"], pairs["model_version"], pairs["control_model_version"])],
+        hovertemplate="%{text}<br>offline Δ %{x:.4f}<br>online Δ %{y:.1%}<extra></extra>",
+    ))
+    slope = summary.get("slope")
+    if slope is not None and len(x) >= 2:
+        intercept = float(y.mean() - slope * x.mean())
+        xs = [float(x.min()), float(x.max())]
+        fig.add_trace(go.Scatter(x=xs, y=[intercept + slope * v for v in xs], mode="lines", name="least squares",
+                                 line=dict(color=NEUTRAL, dash="dash")))
+    fig.add_hline(y=0, line_color="#d0d7de", line_width=1)
+    fig.add_vline(x=0, line_color="#d0d7de", line_width=1)
+    fig.update_layout(title=dict(text=f"{offline} vs {online}<br><sup>{correlation_caption(summary)}</sup>"),
+                      height=460, margin=dict(l=10, r=10, t=80, b=10), showlegend=False)
+    fig.update_xaxes(title=f"offline Δ {offline} (variant − control)")
+    fig.update_yaxes(title=f"online relative Δ {online}", tickformat=".0%")
+    return fig
+
+
+def correlation_caption(summary: dict) -> str:
+    def fmt(value, pattern):
+        return "—" if value is None else format(value, pattern)
+
+    ci = (f"[{fmt(summary.get('r_ci_low'), '.2f')}, {fmt(summary.get('r_ci_high'), '.2f')}]"
+          if summary.get("r_ci_low") is not None else "[no interval: n < 4]")
+    return (f"n = {summary.get('n_pairs', 0)} · Pearson r = {fmt(summary.get('pearson_r'), '.2f')} {ci} · "
+            f"Spearman ρ = {fmt(summary.get('spearman_rho'), '.2f')} · Kendall τ = {fmt(summary.get('kendall_tau'), '.2f')} · "
+            f"sign agreement = {fmt(summary.get('sign_agreement'), '.0%')}")
+
+
+MIN_PAIRS = 10
+
+
+def cell_note(row: pd.Series) -> str | None:
+    """Why a cell of the offline × online matrix should not be read as evidence (None: it may be)."""
+    n = int(row["n_pairs"])
+    if n < MIN_PAIRS:
+        return f"n = {n} < {MIN_PAIRS}"
+    low, high = row["r_ci_low"], row["r_ci_high"]
+    if pd.isna(low) or pd.isna(high):
+        return "no interval"
+    if float(low) <= 0 <= float(high):
+        return "interval contains 0"
+    return None
+
+
+def correlation_matrix(table: pd.DataFrame, title: str) -> go.Figure:
+    """Pearson r of every offline × online metric; unreliable cells greyed out with the reason."""
+    offline = sorted(table["offline_metric"].unique())
+    online = list(dict.fromkeys(table["online_metric"]))
+    lookup = {(r.offline_metric, r.online_metric): r for r in table.itertuples(index=False)}
+    z_ok, z_grey, text, colours = [], [], [], []
+    for off in offline:
+        ok_row, grey_row, text_row = [], [], []
+        for on in online:
+            row = lookup.get((off, on))
+            r = None if row is None or pd.isna(row.pearson_r) else float(row.pearson_r)
+            note = cell_note(pd.Series(row._asdict())) if row is not None else "no pairs"
+            p_adj = None if row is None or pd.isna(row.p_adj_bh) else float(row.p_adj_bh)
+            label = "—" if r is None else f"r {r:.2f}"
+            if p_adj is not None:
+                label += "<br>p adj < 0.001" if p_adj < 0.001 else f"<br>p adj {p_adj:.3f}"
+            label += f"<br>({note})" if note else ""
+            ok_row.append(r if note is None else None)
+            # White on strong colours, dark on grey and pale cells, so every label stays readable.
+            colours.append("white" if note is None and r is not None and abs(r) > 0.5 else "#24292f")
+            grey_row.append(0 if note is not None else None)
+            text_row.append(label)
+        z_ok.append(ok_row)
+        z_grey.append(grey_row)
+        text.append(text_row)
+    fig = go.Figure()
+    fig.add_trace(go.Heatmap(z=z_grey, x=online, y=offline, colorscale=[[0, "#eaeef2"], [1, "#eaeef2"]],
+                             showscale=False, hoverinfo="skip"))
+    fig.add_trace(go.Heatmap(z=z_ok, x=online, y=offline, colorscale="RdBu", zmin=-1, zmax=1, zmid=0,
+                             colorbar=dict(title="r"), hoverinfo="skip"))
+    fig.add_trace(go.Scatter(
+        x=[on for _ in offline for on in online], y=[off for off in offline for _ in online], mode="text",
+        text=[t for row in text for t in row], textfont=dict(size=11, color=colours), hoverinfo="text", showlegend=False,
+    ))
+    fig.update_layout(title=title, height=max(320, 46 * len(offline) + 120), margin=dict(l=10, r=10, t=50, b=10))
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def trend_two_axes(frame: pd.DataFrame, offline: str, online: str, title: str) -> go.Figure:
+    """A block's weekly online metric and the offline metric of the model serving it."""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=frame["week_start"], y=frame["online_value"], name=online, mode="lines+markers"))
+    fig.add_trace(go.Scatter(x=frame["week_start"], y=frame["offline_value"], name=f"{offline} of serving model",
+                             mode="lines+markers", yaxis="y2", line=dict(dash="dash"),
+                             text=frame["model_version"], hovertemplate="%{text}: %{y:.4f}<extra></extra>"))
+    fig.update_layout(title=title, height=380, margin=dict(l=10, r=10, t=50, b=10),
+                      legend=dict(orientation="h", yanchor="top", y=-0.12, xanchor="left", x=0),
+                      yaxis=dict(title=online, tickformat=AXIS_FORMAT.get(column_kind(online), ",.3f")),
+                      yaxis2=dict(title=offline, overlaying="y", side="right", showgrid=False))
+    return fig

@@ -10,7 +10,8 @@ SHARE_COLUMNS = {
     "ctr", "buyer_conversion", "click_conversion", "feature_share", "conv_with", "conv_without",
     "naive_diff", "matched_diff", "matched_share", "share_below_market", "retention", "share_gt_n",
     "seller_retention_next_week", "new_assortment_share", "reply_share", "gmv_top10_share",
-    "stickiness", "margin", "rec_gmv_share", "delta_rel", "sign_agreement",
+    "stickiness", "margin", "rec_gmv_share", "delta_rel", "sign_agreement", "ci_low_rel", "ci_high_rel",
+    "mde_rel",
 }
 MONEY_COLUMNS = {
     "attributed_gmv", "gmv", "aov", "returns_gmv", "net_gmv", "commission", "ad_revenue", "revenue",
@@ -18,9 +19,10 @@ MONEY_COLUMNS = {
 }
 RATIO_COLUMNS = {
     "price_index", "gmv_gini", "pearson_r", "spearman_rho", "kendall_tau", "slope", "value",
-    "mean", "delta_abs", "ci_low", "ci_high",
+    "mean", "delta_abs", "ci_low", "ci_high", "control_mean", "mde_abs", "offline_delta", "online_delta",
+    "offline_value", "online_value", "r_levels", "r_diffs", "r_ci_low", "r_ci_high",
 }
-P_VALUE_COLUMNS = {"p_value", "p_adj_bh", "srm_p_value"}
+P_VALUE_COLUMNS = {"p_value", "p_adj_bh", "srm_p_value", "p_levels", "p_diffs"}
 
 
 def column_kind(name: str) -> str:

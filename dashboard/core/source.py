@@ -86,6 +86,8 @@ def new_connection() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(":memory:")
     # Naive timestamps mean UTC; instants are compared in UTC, zones only make weeks and days.
     con.execute("SET TimeZone = 'UTC'")
+    # Progress is reported by the callers in their own words, not by DuckDB's bar on stderr.
+    con.execute("SET enable_progress_bar = false")
     return con
 
 

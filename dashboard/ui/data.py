@@ -6,6 +6,7 @@ changing N recomputes seller_weekly and nothing else. Results are small weekly t
 from __future__ import annotations
 
 import dataclasses
+import importlib
 
 import pandas as pd
 import streamlit as st
@@ -42,3 +43,33 @@ def metric(source: Source, name: str, params: Params) -> tuple[pd.DataFrame | No
     narrowed = relevant(name, params)
     with st.spinner(f"Computing {name.replace('_', ' ')}…"):
         return _compute(source_key(source), name, dataclasses.astuple(narrowed), source)
+
+
+# Computations beside the ten tables that pages need, cached the same way. Each names the metric
+# table whose parameters it depends on.
+ANALYSES = {
+    "experiment_details": ("dashboard.core.metrics.experiments", "experiment_details", "experiments"),
+    "offline_online_pairs": ("dashboard.core.metrics.offline_online", "offline_online_pairs", "offline_online"),
+    "offline_online_trend": ("dashboard.core.trends", "offline_online_trend", "offline_online"),
+    "serving_model_weekly": ("dashboard.core.trends", "serving_model_weekly", "buyer_weekly"),
+}
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def _analyse(key: str, name: str, params: tuple, args: tuple, _source: Source):
+    module_name, function_name, _ = ANALYSES[name]
+    function = getattr(importlib.import_module(module_name), function_name)
+    ctx = MetricContext(_source, Params(*params))
+    try:
+        return function(ctx, *args), None
+    except Unavailable as reason:
+        return None, str(reason)
+    finally:
+        ctx.close()
+
+
+def analysis(source: Source, name: str, params: Params, *args):
+    """(result, None) or (None, why it is unavailable)."""
+    narrowed = relevant(ANALYSES[name][2], params)
+    with st.spinner(f"Computing {name.replace('_', ' ')}…"):
+        return _analyse(source_key(source), name, dataclasses.astuple(narrowed), args, source)

@@ -1,15 +1,135 @@
-"""Offline ↔ Online: which offline ML metric, if any, predicts what a model change does online."""
+"""Offline ↔ Online: which offline ML metric, if any, predicts what a model change does online.
+
+The page shows what the data supports and nothing more: n, intervals, adjusted p-values, and
+week-over-week differences beside levels so that two trends are not mistaken for a relation.
+"""
+import pandas as pd
 import streamlit as st
 
+from dashboard import charts
+from dashboard.core import stats
+from dashboard.core.metrics.experiments import ONLINE_METRICS
 from dashboard.ui import session, widgets
-from dashboard.ui.data import metric
+from dashboard.ui.data import analysis, metric
 
 source, params = session.current()
 st.title("Offline ↔ Online")
-st.number_input("k: cut-off of the offline metrics computed here", min_value=1, max_value=100, value=10,
-                key="k", bind="query-params")
-offline_online, reason = metric(source, "offline_online", params)
-widgets.table(offline_online, "offline_online", params, reason)
-offline, reason = metric(source, "offline_metrics", params)
-st.header("Offline metrics computed from recommendations and holdout")
-widgets.table(offline, "offline_metrics", params, reason)
+st.columns(3)[0].number_input("k: cut-off of the offline metrics computed from recommendations and holdout",
+                              min_value=1, max_value=100, value=10, key="k", bind="query-params")
+
+table, reason = metric(source, "offline_online", params)
+if table is None:
+    widgets.unavailable(reason)
+    st.stop()
+pairs, _ = analysis(source, "offline_online_pairs", params)
+details, _ = analysis(source, "experiment_details", params)
+
+# --- how much evidence there is ------------------------------------------------------------------
+variants = details[~details["is_control"].astype(bool)].drop_duplicates(["experiment_id", "variant"])
+st.markdown(
+    f"**{details['experiment_id'].nunique()} experiments** (all of them, winners and losers) give "
+    f"**{len(variants)} variant-vs-control pairs**. A pair is usable for an offline metric when both models "
+    "have a value of it and the online difference is known."
+)
+usable = table.groupby("offline_metric", as_index=False)["n_pairs"].max().rename(columns={"n_pairs": "usable_pairs"})
+usable["not_usable"] = len(variants) - usable["usable_pairs"]
+usable["why_not"] = usable["not_usable"].map(
+    lambda n: "" if n == 0 else "a model of the pair has no value of this offline metric, or the control mean is 0")
+with st.expander("Usable pairs per offline metric"):
+    widgets.table(usable, "offline_online_usable_pairs", params)
+
+# --- one offline metric against one online metric -------------------------------------------------
+st.header("Across experiments")
+offline_names = sorted(table["offline_metric"].unique())
+online_names = [m for m in ONLINE_METRICS if m in set(table["online_metric"])]
+left, right = st.columns(2)
+with left:
+    default_offline = next((m for m in offline_names if m.startswith("ndcg")), offline_names[0])
+    offline = st.selectbox("Offline metric", offline_names, index=offline_names.index(default_offline), key="oo_offline")
+with right:
+    default_online = "rec_conversion" if "rec_conversion" in online_names else online_names[0]
+    online = st.selectbox("Online metric (relative difference vs control)", online_names,
+                          index=online_names.index(default_online), key="oo_online")
+chosen = pairs[(pairs["offline_metric"] == offline) & (pairs["online_metric"] == online)]
+summary = table[(table["offline_metric"] == offline) & (table["online_metric"] == online)]
+summary_dict = {k: (None if pd.isna(v) else v) for k, v in summary.iloc[0].to_dict().items()} if len(summary) else {}
+if chosen.empty:
+    st.info("No usable pair for this combination.")
+else:
+    widgets.chart(charts.pair_scatter(chosen, summary_dict, offline, online), chosen,
+                  f"offline_online_pairs_{offline}_{online}", params)
+    note = charts.cell_note(summary.iloc[0])
+    p_adj = summary_dict.get("p_adj_bh")
+    if note:
+        st.warning(f"Not evidence either way: {note}. Do not pick a model by this offline metric on this basis.")
+    elif p_adj is not None and p_adj < 0.05:
+        st.success(f"Across experiments, {offline} moves with {online} (BH-adjusted p = {p_adj:.3g}).")
+    else:
+        st.info(f"The relation is not significant after correcting for the {len(table)} pairs of metrics looked at "
+                f"(BH-adjusted p = {p_adj if p_adj is None else round(p_adj, 3)}).")
+
+# --- every offline metric against every online metric ------------------------------------------------
+st.header("Every offline metric × every online metric")
+st.caption(f"Pearson r across experiment pairs; p-values adjusted with Benjamini–Hochberg over all {len(table)} cells. "
+           f"Grey cells are not evidence: fewer than {charts.MIN_PAIRS} pairs, or an interval that contains 0.")
+widgets.chart(charts.correlation_matrix(table, "Offline ↔ online correlations"), table, "offline_online", params)
+
+# --- over time, per block ------------------------------------------------------------------------------
+st.header("Over time, per block")
+st.caption("The weekly offline metric of the model that served most of a block's impressions, next to the block's "
+           "weekly online metric. Two series that both grow correlate in levels without any relation; only the "
+           "week-over-week changes moving together is a hint of one.")
+try:
+    from dashboard.core import trends
+except ImportError:  # the trend analysis ships with its own module
+    trends = None
+serving, reason = analysis(source, "serving_model_weekly", params) if trends else (None, "not installed")
+if serving is None:
+    widgets.unavailable(reason)
+else:
+    blocks = sorted(serving["block"].unique())
+    targets = trends.block_targets()
+    c1, c2, c3 = st.columns(3)
+    with c1:
+        block = st.selectbox("Block", blocks, key="trend_block")
+    with c2:
+        trend_offline = st.selectbox("Offline metric", offline_names, index=offline_names.index(default_offline),
+                                     key="trend_offline")
+    with c3:
+        options = list(trends.ONLINE_TREND_METRICS)
+        target = targets.get(block, options[0])
+        trend_online = st.selectbox("Online metric (the block's own target by default)", options,
+                                    index=options.index(target) if target in options else 0, key=f"trend_online_{block}")
+    result, reason = analysis(source, "offline_online_trend", params, block, trend_offline, trend_online)
+    if result is None:
+        widgets.unavailable(reason)
+    else:
+        frame, corr = result
+        widgets.chart(charts.trend_two_axes(frame, trend_offline, trend_online, f"{block}: {trend_online} and {trend_offline}"),
+                      frame, f"offline_online_trend_{block}_{trend_offline}_{trend_online}", params)
+        m1, m2, m3 = st.columns(3)
+        m1.metric("Weeks with both values", corr.get("n") or 0)
+        m2.metric("r of levels", "—" if corr.get("r_levels") is None else f"{corr['r_levels']:.2f}",
+                  help=f"p = {corr.get('p_levels')}")
+        m3.metric("r of week-over-week changes", "—" if corr.get("r_diffs") is None else f"{corr['r_diffs']:.2f}",
+                  help=f"p = {corr.get('p_diffs')}")
+        if corr.get("shared_trend_warning"):
+            st.warning("The levels correlate but the weekly changes do not: this is most likely a shared trend "
+                       "(both grew over time), not a relation between the offline metric and the business.")
+
+    st.subheader("Each block's own target")
+    st.caption("Blocks with different goals are developed separately: each is judged by its own target metric "
+               "(set in dashboard/block_targets.toml).")
+    buyer, reason = metric(source, "buyer_weekly", params)
+    if buyer is not None:
+        columns = st.columns(2)
+        for i, block_name in enumerate(blocks):
+            target = targets.get(block_name, "click_conversion")
+            part = buyer[buyer["block"] == block_name]
+            with columns[i % 2]:
+                widgets.chart(charts.weekly_lines(part, [target], f"{block_name}: {target}"),
+                              part[["week_start", "block", target]], f"block_target_{block_name}", params)
+
+st.header("Offline metrics computed here")
+offline_table, reason = metric(source, "offline_metrics", params)
+widgets.table(offline_table, "offline_metrics", params, reason)

@@ -19,7 +19,8 @@ ONLINE_METRICS = ("conversion", "rec_conversion", "gmv_per_user", "clicks_per_us
 # Without an orders table these are not computed (unknown, not zero).
 PURCHASE_METRICS = ("conversion", "rec_conversion", "gmv_per_user")
 # Beside COLUMNS, what experiment_details adds for the pages and offline_online.
-DETAIL_COLUMNS = ["is_control", "traffic_share", "model_version", "block", "control_mean"]
+DETAIL_COLUMNS = ["is_control", "traffic_share", "model_version", "block", "control_mean", "mde_abs", "mde_rel",
+                  "name", "start_ts", "end_ts"]
 FLOAT_COLUMNS = ["mean", "delta_abs", "delta_rel", "ci_low", "ci_high", "p_value", "srm_p_value"]
 # The spec flags an experiment as broken when its SRM p-value falls below this.
 SRM_BROKEN_BELOW = 0.001
@@ -39,11 +40,13 @@ def experiment_details(ctx: MetricContext) -> pd.DataFrame:
     rows = []
     for _, group in per_variant.groupby("experiment_id", sort=False):
         rows += _compare(group)
-    frame = pd.DataFrame(rows, columns=COLUMNS + DETAIL_COLUMNS)
+    frame = pd.DataFrame(rows, columns=[c for c in COLUMNS + DETAIL_COLUMNS if c not in ("name", "start_ts", "end_ts")])
     frame["users"] = frame["users"].astype("int64")
     frame["is_control"] = frame["is_control"].astype("bool")
-    for column in FLOAT_COLUMNS + ["traffic_share", "control_mean"]:
+    for column in FLOAT_COLUMNS + ["traffic_share", "control_mean", "mde_abs", "mde_rel"]:
         frame[column] = pd.array(frame[column].tolist(), dtype="Float64")
+    described = ctx.cursor.execute("select experiment_id, name, start_ts, end_ts from experiments").df()
+    frame = frame.merge(described, on="experiment_id", how="left")
     return frame.reset_index(drop=True)
 
 
@@ -60,7 +63,14 @@ def _compare(group: pd.DataFrame) -> list[dict]:
         for _, variant in by_metric.iterrows():
             if variant["is_control"]:
                 delta = dict.fromkeys(_DELTA_KEYS)
+                mde_abs = mde_rel = None
             else:
+                # The smallest true difference this test had an 80 % chance to detect at 5 %: it
+                # tells "no effect" apart from "could not have seen one".
+                mde_abs = stats.mde(_value(variant["variance"]), int(variant["users"]),
+                                    _value(control["variance"]), int(control["users"]))
+                mde_rel = stats.mde_rel(_value(variant["variance"]), int(variant["users"]),
+                                        _value(control["variance"]), int(control["users"]), _value(control["mean"]))
                 delta = stats.delta_vs_control(
                     _value(variant["mean"]), _value(variant["variance"]), int(variant["users"]),
                     _value(control["mean"]), _value(control["variance"]), int(control["users"]),
@@ -78,6 +88,8 @@ def _compare(group: pd.DataFrame) -> list[dict]:
                 "model_version": variant["model_version"],
                 "block": None if pd.isna(variant["block"]) else variant["block"],
                 "control_mean": _value(control["mean"]),
+                "mde_abs": mde_abs,
+                "mde_rel": mde_rel,
             })
     # Back to the SQL's order (experiment, variant, metric) after grouping by metric.
     order = {m: i for i, m in enumerate(ONLINE_METRICS)}
