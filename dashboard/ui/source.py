@@ -3,6 +3,7 @@ Data page, else the built-in demo marketplace (generated once into a cache folde
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shutil
 import sys
@@ -18,8 +19,12 @@ SOURCE_KEY = "source_path"
 
 
 def demo_dir() -> Path:
+    """The cached demo's folder; its name changes whenever the generator's code does."""
+    import dashboard.core.demo as demo
+
+    version = hashlib.sha1(Path(demo.__file__).read_bytes()).hexdigest()[:8]
     base = Path(os.environ.get("RECDASH_CACHE", Path.home() / ".cache" / "recdash"))
-    return base / f"demo-u{DEMO_USERS}-w{DEMO_WEEKS}-s{DEMO_SEED}"
+    return base / f"demo-u{DEMO_USERS}-w{DEMO_WEEKS}-s{DEMO_SEED}-{version}"
 
 
 def ensure_demo() -> Path:
