@@ -48,3 +48,18 @@ def compute(source: Source, table: str, **params):
     from dashboard.core.metrics import compute_table
 
     return compute_table(table, MetricContext(source, Params(**params)))
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory):
+    """The default demo marketplace (20k users, 26 weeks), generated once per test run."""
+    from dashboard.core.demo import generate
+
+    folder = tmp_path_factory.mktemp("demo")
+    generate(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def demo_source(demo_dir):
+    return load_source(demo_dir, now=TEST_NOW)

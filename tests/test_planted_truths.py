@@ -1,0 +1,39 @@
+"""The dashboard finds what the demo generator planted (docs/demo-data.md).
+
+(a) heavier users use filters more, so the naive filter lift is larger than the matched one;
+(b) ndcg@10 predicts the online effect of a model change, novelty@10 does not;
+(c) exactly one experiment (exp-05) has a broken traffic split.
+"""
+from conftest import compute
+from dashboard.core.metrics.experiments import SRM_BROKEN_BELOW
+
+
+def test_predictive_offline_metric_is_positive_significant_and_survives_bh(demo_source):
+    table = compute(demo_source, "offline_online")
+    for online in ("rec_conversion", "clicks_per_user"):
+        row = table[(table.offline_metric == "ndcg@10") & (table.online_metric == online)].iloc[0]
+        assert row.n_pairs >= 12
+        assert row.pearson_r > 0.5
+        assert row.r_ci_low > 0  # the whole 95 % interval is above zero
+        assert row.p_adj_bh < 0.05
+
+
+def test_non_predictive_offline_metric_does_not_survive_bh(demo_source):
+    table = compute(demo_source, "offline_online")
+    novelty = table[table.offline_metric == "novelty@10"]
+    assert len(novelty) == 4
+    assert (novelty.p_adj_bh >= 0.05).all()
+    assert (novelty.r_ci_low <= 0).all() and (novelty.r_ci_high >= 0).all()
+
+
+def test_exactly_the_broken_experiment_is_flagged(demo_source):
+    experiments = compute(demo_source, "experiments")
+    flagged = set(experiments.loc[experiments.srm_p_value < SRM_BROKEN_BELOW, "experiment_id"])
+    assert flagged == {"exp-05"}
+
+
+def test_naive_filter_lift_overstates_the_matched_one(demo_source):
+    convenience = compute(demo_source, "convenience_weekly")
+    filters = convenience[convenience.feature == "filter_use"].dropna(subset=["naive_diff", "matched_diff"])
+    assert len(filters) >= 20
+    assert filters.naive_diff.mean() > 2 * filters.matched_diff.mean() > 0
