@@ -48,7 +48,14 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", help="write every metric table as CSV")
     export.add_argument("--data", required=True, type=Path, help="folder of table files or .duckdb file")
     export.add_argument("--out", required=True, type=Path)
+    export.add_argument("--zip", action="store_true", help="also write every table into DIR/metric_tables.zip")
     add_metric_options(export)
+
+    report = commands.add_parser("report", help="write the weekly review as one self-contained HTML file")
+    report.add_argument("--data", required=True, type=Path, help="folder of table files or .duckdb file")
+    report.add_argument("--out", required=True, type=Path, help="the .html file to write")
+    report.add_argument("--week", help="the week to review, YYYY-MM-DD (default: the last complete week)")
+    add_metric_options(report)
     return parser
 
 
@@ -141,16 +148,45 @@ def cmd_export(args) -> int:
             print(f"error: {problem}", file=sys.stderr)
         return EXIT_UNUSABLE
     started = time.perf_counter()
-    result = export_tables(source, params, args.out, progress=say)
+    result = export_tables(source, params, args.out, progress=say, zip_name="metric_tables.zip" if args.zip else None)
     for table, rows in result.written.items():
         print(f"wrote {args.out / (table + '.csv')} ({rows:,} rows)")
     for table, reason in result.unavailable.items():
         print(f"not written: {table}.csv — {reason}")
+    if args.zip:
+        print(f"wrote {args.out / 'metric_tables.zip'}")
     say(f"done in {time.perf_counter() - started:.1f} s")
     return EXIT_OK
 
 
-COMMANDS = {"generate": cmd_generate, "validate": cmd_validate, "export": cmd_export}
+def cmd_report(args) -> int:
+    import pandas as pd
+
+    from dashboard.core import report, review
+    from dashboard.core.params import ParamError, parse_date, week_start
+    from dashboard.core.source import SourceError, load_source
+
+    params = params_from_args(args)
+    week = week_start(parse_date(args.week, "--week")) if args.week else None
+    try:
+        say(f"loading {args.data}")
+        source = load_source(args.data)
+    except SourceError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return EXIT_UNUSABLE
+    say("computing the weekly review")
+    try:
+        weekly = review.build(source, params, pd.Timestamp(week) if week else None)
+    except ValueError as exc:
+        raise ParamError(f"--week: {exc}") from None
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(report.render(weekly), encoding="utf-8")
+    print(f"wrote {args.out} (week of {weekly.week:%Y-%m-%d}{'' if weekly.is_complete else ', incomplete'})")
+    return EXIT_OK
+
+
+COMMANDS = {"generate": cmd_generate, "validate": cmd_validate, "export": cmd_export, "report": cmd_report}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,8 @@ st.set_page_config(page_title="Recommendations: buyers, sellers, business", page
                    layout="wide")
 
 PAGES = [
-    st.Page("views/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+    st.Page("views/weekly_review.py", title="Weekly review", icon=":material/event_note:", default=True),
+    st.Page("views/overview.py", title="Overview", icon=":material/dashboard:"),
     st.Page("views/buyers.py", title="Buyers", icon=":material/shopping_cart:"),
     st.Page("views/sellers.py", title="Sellers", icon=":material/storefront:"),
     st.Page("views/business.py", title="Business", icon=":material/payments:"),

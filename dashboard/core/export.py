@@ -5,7 +5,10 @@ integers without a decimal point, numbers unrounded.
 """
 from __future__ import annotations
 
+import datetime as dt
 import io
+import re
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -31,16 +34,29 @@ def csv_text(frame: pd.DataFrame) -> str:
     return buffer.getvalue()
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula ("CSV injection").
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def neutralise(text: str) -> str:
+    """Text that a spreadsheet would run as a formula gets a leading apostrophe; numbers stay."""
+    if text.startswith(FORMULA_TRIGGERS) and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
 def csv_ready(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
+    out.columns = [neutralise(str(c)) for c in out.columns]
     for column in out.columns:
         series = out[column]
         if pd.api.types.is_bool_dtype(series):
             out[column] = series.map({True: "true", False: "false"}).astype("object")
         elif pd.api.types.is_datetime64_any_dtype(series):
             out[column] = series.dt.strftime("%Y-%m-%d")
-        elif series.dtype == object:
-            out[column] = series.map(_cell)
+        elif series.dtype == object or pd.api.types.is_string_dtype(series):
+            out[column] = series.astype(object).map(_cell)
     return out
 
 
@@ -52,6 +68,8 @@ def _cell(value):
         return "true" if value else "false"
     if hasattr(value, "isoformat") and not isinstance(value, str):
         return value.isoformat()[:10]
+    if isinstance(value, str):
+        return neutralise(value)
     return value
 
 
@@ -61,22 +79,67 @@ def export_tables(
     out_dir: str | Path,
     progress: Callable[[str], None] | None = None,
     tables: tuple[str, ...] = METRIC_TABLES,
+    zip_name: str | None = None,
 ) -> ExportResult:
+    """One CSV per available table into out_dir (and, with zip_name, the same as one zip)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    result = ExportResult()
+    computed, unavailable = compute_all(source, params, progress, tables)
+    result = ExportResult(unavailable=unavailable)
+    for name, frame in computed.items():
+        (out / f"{name}.csv").write_text(csv_text(frame), encoding="utf-8")
+        result.written[name] = len(frame)
+    if zip_name:
+        (out / zip_name).write_bytes(bundle(computed, describe_params(source.name, params), unavailable))
+    return result
+
+
+def bundle(tables: dict[str, pd.DataFrame], about: dict[str, str], unavailable: dict[str, str] | None = None) -> bytes:
+    """A zip of one CSV per table plus README.txt saying what, from where, with which filters, when."""
+    lines = ["Metric tables exported by the recommendations dashboard.", ""]
+    lines += [f"{key}: {value}" for key, value in about.items()]
+    lines += ["", "Files:"] + [f"  {name}.csv  ({len(frame):,} rows)" for name, frame in tables.items()]
+    if unavailable:
+        lines += ["", "Not included (their input tables are absent):"]
+        lines += [f"  {name}: {reason}" for name, reason in unavailable.items()]
+    lines += ["", "CSV: dates YYYY-MM-DD, booleans true/false, empty cell = NULL, numbers unrounded.",
+              "Text cells that a spreadsheet would run as a formula start with an apostrophe."]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("README.txt", "\n".join(lines) + "\n")
+        for name, frame in tables.items():
+            archive.writestr(f"{name}.csv", csv_text(frame))
+    return buffer.getvalue()
+
+
+def describe_params(source_name: str, params: Params) -> dict[str, str]:
+    """What README.txt and report headers say about where numbers come from."""
+    return {
+        "source": source_name,
+        "time zone": params.tz,
+        "dates": f"{params.start or 'first'} to {params.end or 'last'} (whole weeks)",
+        "blocks": ", ".join(params.blocks) if params.blocks else "all",
+        "platform": params.platform or "all",
+        "attribution window": f"{params.window_days} days",
+        "seller threshold N": str(params.n_sales),
+        "offline cut-off k": str(params.k),
+        "made at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def compute_all(source: Source, params: Params, progress: Callable[[str], None] | None = None,
+                tables: tuple[str, ...] = METRIC_TABLES) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+    """Every metric table that the source can feed, and the reasons for the others."""
+    computed, unavailable = {}, {}
     ctx = MetricContext(source, params)
     try:
         for number, name in enumerate(tables, start=1):
             if progress:
                 progress(f"[{number}/{len(tables)}] {name}")
             try:
-                frame = compute_table(name, ctx)
+                computed[name] = compute_table(name, ctx)
             except Unavailable as reason:
-                result.unavailable[name] = str(reason)
-                continue
-            (out / f"{name}.csv").write_text(csv_text(frame), encoding="utf-8")
-            result.written[name] = len(frame)
+                unavailable[name] = str(reason)
     finally:
         ctx.close()
-    return result
+    return computed, unavailable

@@ -1,0 +1,181 @@
+"""The weekly review: the story of one week for buyers, sellers and the business.
+
+Pure data, shared by the Weekly review page and the one-file HTML report: headline metrics with
+this week, last week, change, 4-week average and an 8-week history; "what moved" (changes beyond
+the metric's usual week-to-week noise) first; experiments that ended this week with their
+verdicts; and the offline ↔ online summary. An incomplete week is never compared silently with a
+complete one: its changes are left out and the review says why.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from dashboard.core import experiment_review, kpis
+from dashboard.core.context import MetricContext, Unavailable
+from dashboard.core.metrics import compute_table
+from dashboard.core.metrics.experiments import experiment_details
+from dashboard.core.params import Params
+from dashboard.core.source import Source
+
+STAKEHOLDERS = ("Buyers", "Sellers", "Business")
+REVIEW_METRICS = ("rec_conversion", "gmv_per_user")  # verdicts shown for experiments that ended
+TRACKING_ONLINE = "rec_conversion"  # which online metric "tracks best" is judged against
+MIN_PAIRS = 10
+
+
+@dataclass
+class OfflineOnlineSummary:
+    experiments: int = 0
+    pairs: int = 0
+    online_metric: str = TRACKING_ONLINE
+    best: dict | None = None  # the offline_online row of the best-tracking offline metric
+    sentence: str = ""
+
+
+@dataclass
+class WeeklyReview:
+    week: pd.Timestamp
+    is_complete: bool
+    params: Params
+    source_name: str
+    movements: list[kpis.Movement]
+    what_moved: list[kpis.Movement]
+    ended_experiments: pd.DataFrame
+    offline_online: OfflineOnlineSummary
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def by_stakeholder(self, stakeholder: str) -> list[kpis.Movement]:
+        return [m for m in self.movements if m.headline.stakeholder == stakeholder]
+
+    def headline_frame(self) -> pd.DataFrame:
+        """The headline numbers as a table (for CSV and the report)."""
+        return pd.DataFrame([
+            {"stakeholder": m.headline.stakeholder, "metric": m.headline.label, "table": m.headline.table,
+             "column": m.headline.column, "week_start": m.week_start, "this_week": m.value,
+             "last_week": m.previous, "change": m.change, "avg_4_weeks_before": m.avg4,
+             "change_vs_avg4": m.change_vs_avg4, "noise_sd": m.noise, "moved": m.unusual,
+             "higher_is_better": m.headline.higher_is_better}
+            for m in self.movements
+        ])
+
+
+def available_weeks(business_weekly: pd.DataFrame) -> list[pd.Timestamp]:
+    return [pd.Timestamp(w) for w in business_weekly["week_start"]]
+
+
+def build(source: Source, params: Params, week: pd.Timestamp | None = None,
+          tables: dict[str, pd.DataFrame] | None = None) -> WeeklyReview:
+    """The review of `week` (default: the last complete week) under `params`.
+
+    `tables` may hold metric tables already computed (the page passes its cached ones).
+    """
+    tables = dict(tables or {})
+    ctx = MetricContext(source, params)
+    try:
+        for name in sorted({h.table for h in kpis.HEADLINES} | {"business_weekly", "offline_online"}):
+            if name not in tables:
+                try:
+                    tables[name] = compute_table(name, ctx)
+                except Unavailable:
+                    pass
+        try:
+            details = experiment_details(ctx)
+        except Unavailable:
+            details = None
+    finally:
+        ctx.close()
+    return assemble(tables, details, params, source.name, week)
+
+
+def assemble(tables: dict[str, pd.DataFrame], details: pd.DataFrame | None, params: Params, source_name: str,
+             week: pd.Timestamp | None = None) -> WeeklyReview:
+    business = tables["business_weekly"]
+    notes: list[str] = []
+    if week is None:
+        week = kpis.last_complete_week(business)
+        if week is None:
+            week = pd.Timestamp(business["week_start"].max())
+            notes.append("No week of this selection is complete yet; the latest (incomplete) week is shown.")
+    week = pd.Timestamp(week)
+    row = business[business["week_start"] == week]
+    if row.empty:
+        raise ValueError(f"week {week:%Y-%m-%d} is not in the data's range")
+    is_complete = bool(row["is_complete"].iloc[0])
+    movements = kpis.movements(tables, week)
+    if not is_complete:
+        notes.append(f"The week of {week:%Y-%m-%d} is not complete: its numbers will still grow, so they are not "
+                     "compared with the complete weeks before it.")
+        movements = [_without_comparison(m) for m in movements]
+    previous = business[business["week_start"] == week - pd.Timedelta(weeks=1)]
+    if is_complete and not previous.empty and not bool(previous["is_complete"].iloc[0]):
+        notes.append("The week before is incomplete (the data starts within it): changes against it are left out.")
+        movements = [_without_comparison(m) for m in movements]
+    return WeeklyReview(
+        week=week,
+        is_complete=is_complete,
+        params=params,
+        source_name=source_name,
+        movements=movements,
+        what_moved=kpis.what_moved(movements),
+        ended_experiments=ended_experiments(details, week, params.tz),
+        offline_online=summarise_offline_online(tables.get("offline_online"), details),
+        tables=tables,
+        notes=notes,
+    )
+
+
+def _without_comparison(m: kpis.Movement) -> kpis.Movement:
+    return dataclasses.replace(m, previous=None, change=None, avg4=None, change_vs_avg4=None, unusual=False)
+
+
+def ended_experiments(details: pd.DataFrame | None, week: pd.Timestamp, tz: str) -> pd.DataFrame:
+    """Variants of experiments whose end falls in the week (local time), with their verdicts."""
+    columns = ["experiment_id", "name", "block", "variant", "model_version", "metric", "users", "delta_rel",
+               "ci_low_rel", "ci_high_rel", "p_adj_bh", "mde_rel", "verdict", "end_ts"]
+    if details is None or details.empty:
+        return pd.DataFrame(columns=columns)
+    ends = pd.to_datetime(details["end_ts"]).dt.tz_localize("UTC").dt.tz_convert(tz).dt.tz_localize(None)
+    in_week = (ends >= week) & (ends < week + pd.Timedelta(weeks=1))
+    ended = details[in_week]
+    parts = []
+    for metric in REVIEW_METRICS:
+        # Verdicts are judged among all experiments (BH over every variant), then cut to the week.
+        reviewed = experiment_review.review(details, metric)
+        parts.append(reviewed[reviewed["experiment_id"].isin(set(ended["experiment_id"]))])
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+    return frame[columns].sort_values(["experiment_id", "variant", "metric"]).reset_index(drop=True)
+
+
+def summarise_offline_online(table: pd.DataFrame | None, details: pd.DataFrame | None) -> OfflineOnlineSummary:
+    summary = OfflineOnlineSummary()
+    if details is not None and not details.empty:
+        summary.experiments = int(details["experiment_id"].nunique())
+        variants = details.drop_duplicates(["experiment_id", "variant"])
+        summary.pairs = int((~variants["is_control"].astype(bool)).sum())
+    if table is None or table.empty:
+        summary.sentence = "No offline ↔ online comparison is available for this source."
+        return summary
+    rows = table[table["online_metric"] == TRACKING_ONLINE]
+    if rows.empty:
+        summary.online_metric = str(table["online_metric"].iloc[0])
+        rows = table[table["online_metric"] == summary.online_metric]
+    credible = rows[
+        (rows["n_pairs"] >= MIN_PAIRS) & (rows["p_adj_bh"] < 0.05) & (rows["r_ci_low"] > 0)
+    ].sort_values("pearson_r", ascending=False)
+    if credible.empty:
+        n = int(rows["n_pairs"].max()) if len(rows) else 0
+        summary.sentence = (f"No offline metric currently tracks {summary.online_metric} credibly "
+                            f"(up to {n} usable pairs; none positive and significant after correction).")
+        return summary
+    best = credible.iloc[0].to_dict()
+    summary.best = best
+    summary.sentence = (
+        f"{best['offline_metric']} tracks {summary.online_metric} best across {int(best['n_pairs'])} experiment "
+        f"pairs: r = {best['pearson_r']:.2f} (95 % CI {best['r_ci_low']:.2f} to {best['r_ci_high']:.2f}), "
+        f"BH-adjusted p = {best['p_adj_bh']:.2g}."
+    )
+    return summary
