@@ -71,6 +71,27 @@ def unavailable(reason: str | None) -> None:
     st.info(f"Not available for this data source. {reason or ''}".strip())
 
 
+def require(frame: pd.DataFrame | None, reason: str | None) -> pd.DataFrame:
+    """The table, or stop the page with why it is unavailable or that the selection is empty."""
+    if frame is None:
+        unavailable(reason)
+        st.stop()
+    if frame.empty:
+        st.info(NO_DATA)
+        st.stop()
+    return frame
+
+
+def kpi_row(cards: list[Movement]) -> None:
+    """One row of KPI cards, or a sentence when the stakeholder has none for this source."""
+    if not cards:
+        st.info("No headline metric is available for this stakeholder with this data source.")
+        return
+    for column, m in zip(st.columns(len(cards)), cards):
+        with column:
+            kpi(m)
+
+
 def kpi(m: Movement) -> None:
     kind = m.headline.kind
     label = m.headline.label + (" ⚑" if m.unusual else "")

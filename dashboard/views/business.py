@@ -10,13 +10,7 @@ from dashboard.ui.data import metric
 source, params = session.current()
 st.title("Business")
 
-business, reason = metric(source, "business_weekly", params)
-if business is None:
-    widgets.unavailable(reason)
-    st.stop()
-if business.empty:
-    st.info(widgets.NO_DATA)
-    st.stop()
+business = widgets.require(*metric(source, "business_weekly", params))
 
 st.header("Audience")
 left, right = st.columns(2)

@@ -9,10 +9,7 @@ from dashboard.ui.data import metric
 source, params = session.current()
 st.title("Overview")
 
-business, reason = metric(source, "business_weekly", params)
-if business is None:
-    widgets.unavailable(reason)
-    st.stop()
+business = widgets.require(*metric(source, "business_weekly", params))
 week = kpis.last_complete_week(business)
 if week is None:
     st.info("No complete week in this selection: there is nothing to compare yet.")
@@ -34,13 +31,7 @@ st.caption(
 )
 for stakeholder in ("Buyers", "Sellers", "Business"):
     st.subheader(stakeholder)
-    cards = [m for m in found if m.headline.stakeholder == stakeholder]
-    if not cards:
-        st.info("No headline metric is available for this stakeholder with this data source.")
-        continue
-    for column, m in zip(st.columns(len(cards)), cards):
-        with column:
-            widgets.kpi(m)
+    widgets.kpi_row([m for m in found if m.headline.stakeholder == stakeholder])
 
 for name, why in missing.items():
     st.caption(f"{name}: {why}")

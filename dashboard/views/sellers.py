@@ -8,13 +8,7 @@ from dashboard.ui.data import metric
 source, params = session.current()
 st.title("Sellers")
 
-sellers, reason = metric(source, "seller_weekly", params)
-if sellers is None:
-    widgets.unavailable(reason)
-    st.stop()
-if sellers.empty:
-    st.info(widgets.NO_DATA)
-    st.stop()
+sellers = widgets.require(*metric(source, "seller_weekly", params))
 
 widgets.chart(
     charts.weekly_lines(sellers, ["share_gt_n"], f"Share of active sellers with more than {params.n_sales} sales a week"),

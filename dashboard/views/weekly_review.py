@@ -13,10 +13,7 @@ from dashboard.ui.data import analysis, metric
 source, params = session.current()
 st.title("Weekly review")
 
-business, reason = metric(source, "business_weekly", params)
-if business is None or business.empty:
-    widgets.unavailable(reason) if business is None else st.info(widgets.NO_DATA)
-    st.stop()
+business = widgets.require(*metric(source, "business_weekly", params))
 
 weeks = review.available_weeks(business)
 default = kpis.last_complete_week(business) or weeks[-1]
@@ -52,13 +49,7 @@ else:
 
 for stakeholder in review.STAKEHOLDERS:
     st.header(stakeholder)
-    cards = weekly.by_stakeholder(stakeholder)
-    if not cards:
-        st.info("No headline metric is available for this stakeholder with this data source.")
-        continue
-    for column, m in zip(st.columns(len(cards)), cards):
-        with column:
-            widgets.kpi(m)
+    widgets.kpi_row(weekly.by_stakeholder(stakeholder))
 
 st.header("Experiments that ended this week")
 ended = weekly.ended_experiments
