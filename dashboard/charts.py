@@ -60,7 +60,8 @@ def quantile_lines(frame: pd.DataFrame, title: str) -> go.Figure:
         fig.add_trace(go.Scatter(x=frame["week_start"], y=frame[column], name=name, mode="lines+markers",
                                  line=dict(dash=dash)))
     fig = _layout(fig, title, "minutes")
-    fig.update_yaxes(title="minutes")
+    # Times to purchase span minutes to days: a log axis keeps the median readable next to p90.
+    fig.update_yaxes(title="minutes (log scale)", type="log", rangemode="normal")
     return fig
 
 
@@ -98,21 +99,23 @@ def waterfall(row: pd.Series, title: str) -> go.Figure:
     gmv, returns, net = float(row["gmv"]), float(row["returns_gmv"]), float(row["net_gmv"])
     commission, ads = float(row["commission"]), float(row["ad_revenue"] if pd.notna(row["ad_revenue"]) else 0)
     delivery, discount = float(row["delivery_cost"]), float(row["discount"])
+    contribution = commission + ads - delivery - discount
+    # (label, kind, step, what the bar's label says: a step's size, or a total's level)
     steps = [
-        ("GMV", "absolute", gmv),
-        ("Returns", "relative", -returns),
-        ("Net GMV", "total", 0),
-        ("Sellers' share", "relative", -(net - commission)),
-        ("Commission", "total", 0),
-        ("Ad revenue", "relative", ads),
-        ("Delivery costs", "relative", -delivery),
-        ("Discounts", "relative", -discount),
-        ("Contribution", "total", 0),
+        ("GMV", "absolute", gmv, gmv),
+        ("Returns", "relative", -returns, -returns),
+        ("Net GMV", "total", 0, net),
+        ("Sellers' share", "relative", -(net - commission), -(net - commission)),
+        ("Commission", "total", 0, commission),
+        ("Ad revenue", "relative", ads, ads),
+        ("Delivery costs", "relative", -delivery, -delivery),
+        ("Discounts", "relative", -discount, -discount),
+        ("Contribution", "total", 0, contribution),
     ]
     fig = go.Figure(go.Waterfall(
         x=[s[0] for s in steps], measure=[s[1] for s in steps], y=[s[2] for s in steps],
         increasing=dict(marker_color=GOOD), decreasing=dict(marker_color=BAD), totals=dict(marker_color="#0969da"),
-        texttemplate="%{y:,.0f}", textposition="outside",
+        text=[f"{s[3]:,.0f}" for s in steps], textposition="outside", cliponaxis=False,
     ))
     fig.update_layout(title=title, height=420, margin=dict(l=10, r=10, t=50, b=10), showlegend=False)
     fig.update_yaxes(tickformat=",.0f")

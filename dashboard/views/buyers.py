@@ -27,6 +27,8 @@ else:
         st.dataframe(totals, hide_index=True, column_config=widgets.column_config(totals))
     with right:
         chosen = totals[totals.block == block].iloc[0]
+        if chosen[list(charts.FUNNEL_STAGES)].sum() == 0:
+            st.info(widgets.NO_DATA)
         widgets.chart(charts.funnel(chosen, f"Funnel over the selected weeks: {block}"), totals, "buyer_funnel", params)
     st.caption(f"Carts and purchases are attributed to the last recommendation click on the item within "
                f"{params.window_days} days.")
