@@ -45,7 +45,7 @@ def experiment_details(ctx: MetricContext) -> pd.DataFrame:
     frame["is_control"] = frame["is_control"].astype("bool")
     for column in FLOAT_COLUMNS + ["traffic_share", "control_mean", "mde_abs", "mde_rel"]:
         frame[column] = pd.array(frame[column].tolist(), dtype="Float64")
-    described = ctx.cursor.execute("select experiment_id, name, start_ts, end_ts from experiments").df()
+    described = ctx.query("experiment_names")
     frame = frame.merge(described, on="experiment_id", how="left")
     return frame.reset_index(drop=True)
 
