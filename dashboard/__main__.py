@@ -126,6 +126,8 @@ def cmd_validate(args) -> int:
         for p in report.problems:
             examples = ", ".join(str(r) for r in p.examples)
             print(f"    {p.column}: {p.reason}: {p.rows:,} rows (e.g. rows {examples})")
+        for note in report.notes:
+            print(f"    warning: {note}")
     print("metric tables:")
     for family in families(source):
         status = "available" if family.available else "unavailable"
@@ -189,12 +191,13 @@ COMMANDS = {"generate": cmd_generate, "validate": cmd_validate, "export": cmd_ex
 
 def main(argv: list[str] | None = None) -> int:
     from dashboard.core.params import ParamError
+    from dashboard.core.settings import SettingsError
 
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except ParamError as exc:
+    except (ParamError, SettingsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_ARGS
 

@@ -8,21 +8,54 @@ row read is accounted for: read = loaded + rejected + merged duplicates.
 
 A file that cannot be read at all is an error naming the file (and column), and then the
 source as a whole is refused: nothing is half-loaded.
+
+Hostile input, and what keeps it harmless:
+- Names that reach SQL text are the contract's (`contract.TABLES`) or made here (`c0`, `c1`, …):
+  a file's own column names are only compared, in Python, with the contract's; the file's
+  columns are renamed by position. Values (paths, options) are bound parameters.
+- The loading connection may read exactly the source's files (DuckDB `allowed_paths`, with
+  `enable_external_access = false` before the first read), so a `.duckdb` view that reads
+  another file fails. After loading, the configuration is locked: the serving database can
+  read no other file, install or load no extension, and keeps its memory and thread limits.
+- CSV is read with a fixed dialect (RFC 4180 quotes; the delimiter of the header line), every
+  column as text. A malformed row (too many or too few fields, bad quoting, bytes that are not
+  text in the file's encoding, a row longer than DuckDB's maximum) is a counted rejected row;
+  the rows around it load. Where a problem would lose rows silently (a quote that never
+  closes swallows the rest of the file) the file is refused instead, with the row named.
 """
 from __future__ import annotations
 
+import codecs
+import csv
 import datetime as dt
+import gzip
+import re
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
+from dashboard.core import settings as settings_module
 from dashboard.core.contract import SQL_TYPES, TABLES, Column, Table
+from dashboard.core.guard import is_inside
 
 FILE_SUFFIXES = (".parquet", ".csv", ".csv.gz")
 EXAMPLE_ROWS = 5
-# A whole column that parses nowhere is a wrong file, not a set of bad rows.
 FUTURE_TOLERANCE = dt.timedelta(days=1)
+# CSV: the delimiter is the one of these that the header line uses most (ties: this order).
+CSV_DELIMITERS = (",", ";", "\t", "|")
+DELIMITER_NAMES = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}
+# How much of a CSV file is read in Python to see whether it is text and to read its header.
+HEAD_BYTES = 1 << 20
+# DuckDB's default maximum CSV line size; a longer row is a rejected row.
+MAX_LINE_BYTES = 2_000_000
+# A user with at least this share of all events (and this many events) is named in a note.
+# (A source of a handful of users, e.g. a test, is not flagged: there a large share is normal.)
+HEAVY_USER_SHARE, HEAVY_USER_MIN_EVENTS, HEAVY_USER_MIN_USERS = 0.05, 1_000, 20
+# File-derived names (columns, ids) quoted in messages are cut to this many characters.
+NAME_CHARS = 40
+ROW = "(row)"  # the `column` of a problem that concerns a whole CSV row
 
 
 class SourceError(Exception):
@@ -51,6 +84,9 @@ class TableReport:
     duplicates_merged: int = 0
     columns_present: tuple[str, ...] = ()
     problems: list[Problem] = field(default_factory=list)
+    # Things worth knowing that reject nothing (an encoding fallback, ignored columns, a user
+    # with an extreme share of the events, traffic shares that do not sum to 1).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def rows_rejected(self) -> int:
@@ -81,60 +117,128 @@ class Source:
     def name(self) -> str:
         return str(self.path)
 
+    @property
+    def notes(self) -> list[tuple[str, str]]:
+        """(table, note) for every table's notes: warnings that reject nothing."""
+        return [(r.table, note) for r in self.tables.values() for note in r.notes]
 
-def new_connection() -> duckdb.DuckDBPyConnection:
+
+@dataclass(frozen=True)
+class _Located:
+    table: str
+    origin: str  # what messages call it: the file name, or `file.duckdb:table`
+    kind: str  # "csv", "parquet" or "duckdb"
+    path: Path | None  # the real file (None for a table of a .duckdb file)
+
+
+def new_connection(settings: settings_module.Settings | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory database with the server's limits; nothing is installed or loaded on demand."""
+    settings = settings or settings_module.current()
     con = duckdb.connect(":memory:")
     # Naive timestamps mean UTC; instants are compared in UTC, zones only make weeks and days.
     con.execute("SET TimeZone = 'UTC'")
     # Progress is reported by the callers in their own words, not by DuckDB's bar on stderr.
     con.execute("SET enable_progress_bar = false")
+    # A query must never make the server download or load code (e.g. httpfs for a URL).
+    con.execute("SET autoinstall_known_extensions = false")
+    con.execute("SET autoload_known_extensions = false")
+    if settings.memory_limit:
+        con.execute("SET memory_limit = $v", {"v": settings.memory_limit})
+    if settings.threads:
+        con.execute("SET threads = $v", {"v": settings.threads})
+    # Spilled intermediates go to a folder of ours, not `.tmp` in whatever the working directory is.
+    con.execute("SET temp_directory = $v", {"v": str(settings.temp_dir)})
     return con
 
 
-def load_source(path: str | Path, now: dt.datetime | None = None) -> Source:
-    """Load and validate a source; raise SourceError when it cannot be used at all."""
+def load_source(
+    path: str | Path,
+    now: dt.datetime | None = None,
+    *,
+    settings: settings_module.Settings | None = None,
+    allowed_dirs: tuple[Path, ...] | list[Path] | None = None,
+) -> Source:
+    """Load and validate a source; raise SourceError when it cannot be used at all.
+
+    `allowed_dirs`: when given (the Data page), the source and every file it reads must really
+    lie inside one of these folders — a table file that is a link to a file elsewhere is refused.
+    """
     path = Path(path)
     now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-    locate = _locate_in_folder if path.is_dir() else _locate_in_database
+    settings = settings or settings_module.current()
     if not path.exists():
         raise SourceError([f"{path}: no such folder or file"])
-    if not path.is_dir() and path.suffix != ".duckdb":
+    is_folder = path.is_dir()
+    if not is_folder and path.suffix.lower() != ".duckdb":
         raise SourceError([f"{path}: a source is a folder of table files or a .duckdb file"])
+    if allowed_dirs is not None and not is_inside(path, allowed_dirs):
+        raise SourceError([f"{path}: outside the folders this server may read"])
 
-    con = new_connection()
-    if not path.is_dir():
-        try:
-            con.execute(f"ATTACH '{_sql_string(path)}' AS src (READ_ONLY)")
-        except duckdb.Error as exc:
-            raise SourceError([f"{path.name}: not a readable DuckDB database ({_first_line(exc)})"]) from None
+    con = new_connection(settings)
+    try:
+        reports = _load_all(con, path, is_folder, now, allowed_dirs)
+    except SourceError:
+        con.close()
+        raise
+    except duckdb.Error as exc:  # e.g. out of memory: a message, never a traceback
+        con.close()
+        raise SourceError([f"{path.name}: could not be loaded ({_first_line(exc, path)})"]) from None
+    except OSError as exc:  # e.g. a folder the server may not list
+        con.close()
+        raise SourceError([f"{path.name}: cannot be read ({exc.strerror or exc.__class__.__name__})"]) from None
+    return Source(path=path, con=con, tables=reports, loaded_at=now)
+
+
+def _load_all(con, path: Path, is_folder: bool, now, allowed_dirs) -> dict[str, TableReport]:
+    errors: list[str] = []
+    given: set[str] = set()  # tables with a file, readable or not
+    if is_folder:
+        located = []
+        for table in TABLES:
+            found = _locate_in_folder(path, table, allowed_dirs)
+            if found is not None:
+                given.add(table)
+            if isinstance(found, str):
+                errors.append(found)
+            elif found is not None:
+                located.append(found)
+        readable = [loc.path for loc in located]
+    else:
+        real = path.resolve()
+        readable = [real, real.with_name(real.name + ".wal")]
+    # From here on DuckDB reads exactly these files and nothing else.
+    con.execute("SET allowed_paths = $p", {"p": [str(p) for p in readable]})
+    con.execute("SET enable_external_access = false")
+    if not is_folder:
+        _attach(con, path)
+        located = [loc for table in TABLES if (loc := _locate_in_database(con, path, table))]
+        given = {loc.table for loc in located}
 
     reports: dict[str, TableReport] = {}
-    errors: list[str] = []
-    for table in TABLES.values():
-        found = locate(con, path, table.name)
-        if isinstance(found, str):
-            errors.append(found)
-            continue
-        if found is None:
-            continue
-        origin, relation, params = found
+    for loc in located:
         try:
-            reports[table.name] = _load_table(con, table, origin, relation, params, now)
+            reports[loc.table] = _load_table(con, TABLES[loc.table], loc, now)
         except SourceError as exc:
             errors.extend(exc.problems)
-    if "events" not in reports and not any("events" in e for e in errors):
-        errors.append(f"{path}: the required table 'events' is missing (looked for events.parquet, events.csv, events.csv.gz)")
+    if "events" not in given:
+        errors.append(_events_missing(path, is_folder))
     if errors:
-        con.close()
         raise SourceError(errors)
+    if not is_folder:
+        con.execute("DETACH src")
     _check_experiments(con, reports)
+    _note_traffic_shares(con, reports)
+    _note_heavy_users(con, reports)
     _create_absent_tables(con, reports)
-    return Source(path=path, con=con, tables=reports, loaded_at=now)
+    # The serving database needs no file and no extension, and its limits must hold: the
+    # configuration cannot be changed by any later statement.
+    con.execute("SET lock_configuration = true")
+    return reports
 
 
 # --- finding tables ---------------------------------------------------------------------------
 
-def _locate_in_folder(con, folder: Path, table: str):
+def _locate_in_folder(folder: Path, table: str, allowed_dirs) -> _Located | str | None:
     candidates = [folder / f"{table}{suffix}" for suffix in FILE_SUFFIXES]
     present = [p for p in candidates if p.is_file()]
     if not present:
@@ -143,16 +247,34 @@ def _locate_in_folder(con, folder: Path, table: str):
         names = ", ".join(p.name for p in present)
         return f"{folder}: table '{table}' is given by several files ({names}); keep one"
     file = present[0]
-    if file.suffix == ".parquet":
-        relation = "(SELECT file_row_number + 1 AS _row, * EXCLUDE (file_row_number) FROM read_parquet($path, file_row_number = true))"
-    else:
-        # Every CSV column is read as text so that bad values become counted rejections
-        # instead of a failed type guess; ids keep their leading zeros.
-        relation = "(SELECT row_number() OVER () AS _row, * FROM read_csv($path, all_varchar = true, header = true))"
-    return file.name, relation, {"path": str(file)}
+    real = file.resolve()
+    if allowed_dirs is not None and not is_inside(real, allowed_dirs):
+        return f"{file.name}: is a link to a file outside the folders this server may read; copy the file instead"
+    kind = "parquet" if file.name.endswith(".parquet") else "csv"
+    return _Located(table, file.name, kind, real)
 
 
-def _locate_in_database(con, db: Path, table: str):
+def _attach(con, db: Path) -> None:
+    try:
+        con.execute(f"ATTACH '{_sql_string(db.resolve())}' AS src (READ_ONLY)")
+    except duckdb.Error as exc:
+        text = str(exc)
+        if "Could not set lock" in text or "Conflicting lock" in text:
+            pid = re.search(r"PID (\d+)", text)
+            who = f" (process {pid.group(1)})" if pid else ""
+            raise SourceError([
+                f"{db.name}: the database is locked by another program{who} that has it open for writing; "
+                "close that program, or point to a copy of the file"
+            ]) from None
+        if "already attached" in text or "Unique file handle conflict" in text:
+            raise SourceError([
+                f"{db.name}: the database is already open for writing in this server process; "
+                "close that connection, or point to a copy of the file"
+            ]) from None
+        raise SourceError([f"{db.name}: not a readable DuckDB database ({_first_line(exc, db)})"]) from None
+
+
+def _locate_in_database(con, db: Path, table: str) -> _Located | None:
     exists = con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'src' AND lower(table_name) = $t",
         {"t": table},
@@ -161,48 +283,328 @@ def _locate_in_database(con, db: Path, table: str):
         "SELECT count(*) FROM duckdb_views() WHERE database_name = 'src' AND lower(view_name) = $t",
         {"t": table},
     ).fetchone()[0]
-    if not exists:
-        return None
-    # `table` comes from the contract, never from input.
-    return f"{db.name}:{table}", f"(SELECT row_number() OVER () AS _row, * FROM src.{table})", {}
+    return _Located(table, f"{db.name}:{table}", "duckdb", None) if exists else None
+
+
+def _events_missing(path: Path, is_folder: bool) -> str:
+    if not is_folder:
+        return f"{path}: the required table 'events' is missing (the database has no table or view named events)"
+    near = sorted(p.name for p in path.iterdir() if p.name.lower().startswith("events.") and p.is_file())[:3]
+    hint = ""
+    if near:
+        hint = f"; found {', '.join(near)}: table files are named in lower case and end in .parquet, .csv or .csv.gz"
+    return f"{path}: the required table 'events' is missing (looked for events.parquet, events.csv, events.csv.gz){hint}"
+
+
+# --- reading one file into positional columns c0, c1, … ----------------------------------------
+
+@dataclass
+class _Raw:
+    relation: str  # SQL of a relation with `_row` and c0..c{n-1}
+    params: dict
+    names: list[str]  # the file's column names, by position (data: never SQL text)
+    types: list[str]  # DuckDB types of those columns as the file gives them
+    cleanup: list[str] = field(default_factory=list)  # temp tables to drop afterwards
+
+
+def _positional(n: int) -> str:
+    return ", ".join(f"c{i}" for i in range(n))
+
+
+def _read_parquet(con, loc: _Located) -> _Raw:
+    params = {"path": str(loc.path)}
+    try:
+        described = con.execute("DESCRIBE SELECT * FROM read_parquet($path)", params).fetchall()
+    except duckdb.Error as exc:
+        raise SourceError([_parquet_error(loc, exc)]) from None
+    names, types = [r[0] for r in described], [r[1] for r in described]
+    cols = _positional(len(names))
+    if "file_row_number" in (n.lower() for n in names):
+        # The file has a column of that name, so DuckDB cannot add its own: number the rows in
+        # scan order (which is file order; insertion order is preserved).
+        relation = f"(SELECT row_number() OVER () AS _row, {cols} FROM read_parquet($path) AS _f({cols}))"
+    else:
+        relation = (
+            f"(SELECT _frn + 1 AS _row, {cols} FROM read_parquet($path, file_row_number = true) AS _f({cols}, _frn))"
+        )
+    return _Raw(relation, params, names, types)
+
+
+def _parquet_error(loc: _Located, exc: Exception) -> str:
+    text = str(exc)
+    if "magic bytes" in text.lower():
+        return f"{loc.origin}: not a complete Parquet file (its end is missing: the file is truncated, or it is not Parquet)"
+    return f"{loc.origin}: cannot be read as Parquet ({_first_line(exc, loc.path)})"
+
+
+def _read_database(con, loc: _Located) -> _Raw:
+    # `loc.table` comes from the contract, never from input.
+    try:
+        described = con.execute(f"DESCRIBE SELECT * FROM src.{loc.table}").fetchall()
+    except duckdb.Error as exc:
+        if isinstance(exc, duckdb.PermissionException):
+            raise SourceError([
+                f"{loc.origin}: is a view that reads files outside the database ({_first_line(exc)}); "
+                "only the database's own tables and views over them can be read"
+            ]) from None
+        raise SourceError([f"{loc.origin}: cannot be read as a table ({_first_line(exc)})"]) from None
+    names, types = [r[0] for r in described], [r[1] for r in described]
+    cols = _positional(len(names))
+    relation = f"(SELECT row_number() OVER () AS _row, {cols} FROM src.{loc.table} AS _f({cols}))"
+    return _Raw(relation, {}, names, types)
+
+
+def _head(loc: _Located) -> bytes:
+    """The first bytes of a CSV file, decompressed when it is gzipped."""
+    try:
+        if loc.origin.endswith(".gz"):
+            with gzip.open(loc.path, "rb") as f:
+                return f.read(HEAD_BYTES)
+        with open(loc.path, "rb") as f:
+            return f.read(HEAD_BYTES)
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise SourceError([f"{loc.origin}: not a readable gzip file ({exc})"]) from None
+    except OSError as exc:
+        raise SourceError([f"{loc.origin}: cannot be read ({exc.strerror or exc.__class__.__name__})"]) from None
+
+
+def _header(loc: _Located, head: bytes) -> tuple[list[str], str]:
+    """The header row's column names and the delimiter they are separated by."""
+    if not head:
+        raise SourceError([
+            f"{loc.origin}: the file is empty (0 bytes); a CSV file needs at least a header row with the column names"
+        ])
+    if b"\x00" in head:
+        raise SourceError([
+            f"{loc.origin}: not a text file (it contains NUL bytes: binary data, or text saved as UTF-16); "
+            "save the table as CSV in UTF-8"
+        ])
+    first = head.split(b"\n", 1)[0]
+    if len(first) == len(head) == HEAD_BYTES:
+        raise SourceError([f"{loc.origin}: the first line is longer than {HEAD_BYTES:,} bytes; it is not a header row"])
+    # Only the header is decoded here (for its names); the whole file's encoding is decided below.
+    text = codecs.getincrementaldecoder("utf-8")(errors="replace").decode(first, final=False)
+    text = text.lstrip("\ufeff").rstrip("\r")
+    delimiter = max(CSV_DELIMITERS, key=text.count)
+    if not text.strip():
+        raise SourceError([f"{loc.origin}: the first line is empty; a CSV file starts with a header row with the column names"])
+    try:
+        names = next(csv.reader([text], delimiter=delimiter, quotechar='"'), [])
+    except csv.Error:  # e.g. a name longer than the csv module's field limit
+        names = text.split(delimiter)
+    return [n.strip() for n in names] or [""], delimiter
+
+
+def _csv_raw(loc: _Located, names: list[str], delimiter: str, encoding: str, keep_rejects: bool = True) -> _Raw:
+    """The CSV file as a relation of text columns c0.. numbered in file order.
+
+    Every column is text (a bad value becomes a counted rejection, ids keep leading zeros) and
+    named by position: the file's own names never become SQL. The dialect is fixed (RFC 4180
+    quotes, the header's delimiter), so a malformed row is a rejected row in the rejects table
+    instead of a different guess of the whole file's shape.
+    """
+    rejects, scan = f"_rejects_{loc.table}", f"_rejects_scan_{loc.table}"
+    errors = (f"store_rejects = true, rejects_table = '{rejects}', rejects_scan = '{scan}'" if keep_rejects
+              else "ignore_errors = true")
+    relation = (
+        "(SELECT row_number() OVER () AS _row, * FROM read_csv($path, columns = $columns, auto_detect = false, "
+        "header = true, delim = $delim, quote = '\"', escape = '\"', encoding = $encoding, max_line_size = $max_line, "
+        f"{errors}))"
+    )
+    params = {"path": str(loc.path), "columns": {f"c{i}": "VARCHAR" for i in range(len(names))}, "delim": delimiter,
+              "encoding": encoding, "max_line": MAX_LINE_BYTES}
+    return _Raw(relation, params, names, ["VARCHAR"] * len(names), cleanup=[rejects, scan] if keep_rejects else [])
+
+
+def _csv_rejected(con, loc: _Located) -> list[tuple[int, str, str]]:
+    """The rows of the last scan that DuckDB could not parse: (data row, error type, text)."""
+    # `line` counts records with the header as line 1, so the data row is line - 1. A row can
+    # have several errors (one per missing field); its first is reported.
+    rows = con.execute(
+        f"""
+        SELECT line - 1, arg_min(error_type, coalesce(column_idx, 0)), arg_min(coalesce(csv_line, ''), coalesce(column_idx, 0))
+        FROM _rejects_{loc.table} GROUP BY line ORDER BY line
+        """
+    ).fetchall()
+    return [(int(r), str(t), str(text)) for r, t, text in rows]
+
+
+def _has_non_ascii(con, loc: _Located, names: list[str], delimiter: str) -> bool:
+    """Whether any row that decodes as UTF-8 has a non-ASCII character (then the file is UTF-8)."""
+    raw = _csv_raw(loc, names, delimiter, "utf-8", keep_rejects=False)
+    text = "concat_ws('', " + _positional(len(names)) + ")"
+    return con.execute(
+        f"SELECT count(*) FROM (SELECT 1 FROM {raw.relation} WHERE regexp_matches({text}, '[^\\x00-\\x7F]') LIMIT 1)",
+        raw.params,
+    ).fetchone()[0] > 0
+
+
+def _csv_problems(loc: _Located, bad: list[tuple[int, str, str]], raw: _Raw, delimiter: str, parsed: int) -> list[Problem]:
+    """Malformed rows as problems; a file error where rejecting rows would hide a lost file."""
+    n = len(raw.names)
+    unterminated = [b for b in bad if b[1] == "UNQUOTED VALUE" and "\n" in b[2].rstrip("\r\n")]
+    if unterminated:
+        row = unterminated[0][0]
+        raise SourceError([
+            f"{loc.origin}: row {row} opens a quoted value (\") that is never closed, so the rest of the file "
+            "cannot be split into rows; close the quote (a quote inside a quoted value is written twice: \"\")"
+        ])
+    structural = [b for b in bad if b[1] in ("TOO MANY COLUMNS", "MISSING COLUMNS")]
+    if parsed == 0 and structural and len(structural) == len(bad):
+        row, error, _ = structural[0]
+        raise SourceError([
+            f"{loc.origin}: none of its {len(bad):,} rows has the {n} fields of the header (separated by "
+            f"{DELIMITER_NAMES[delimiter]}); first at row {row}: {_csv_reason(error, n)}. Do the rows use the header's delimiter?"
+        ])
+    by_reason: dict[str, list[int]] = {}
+    for row, error, _ in bad:
+        by_reason.setdefault(f"malformed CSV row: {_csv_reason(error, n)}", []).append(row)
+    return [Problem(loc.table, ROW, reason, len(rows), rows[:EXAMPLE_ROWS]) for reason, rows in by_reason.items()]
+
+
+def _renumber(con, checked: str, table: str, bad: list[tuple[int, str, str]]) -> None:
+    """Give the parsed rows their row numbers in the file, counting the rejected rows before each.
+
+    Parsed row i is data row i + j, where j is the number of rejected rows before it: with the
+    rejected rows r_1 < r_2 < … , k_j = r_j − j parsed rows come before r_j, so j is the largest
+    with k_j < i (an ASOF join).
+    """
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _bad_{table} (r BIGINT)")
+    con.executemany(f"INSERT INTO _bad_{table} VALUES (?)", [[b[0]] for b in bad])
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _steps_{table} AS
+        SELECT r - j AS k, max(j) AS j
+        FROM (SELECT r, row_number() OVER (ORDER BY r) AS j FROM _bad_{table})
+        GROUP BY 1
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {checked} AS
+        SELECT c.* REPLACE (c._row + coalesce(s.j, 0) AS _row)
+        FROM {checked} c ASOF LEFT JOIN _steps_{table} s ON c._row > s.k
+        """
+    )
+    con.execute(f"DROP TABLE _bad_{table}")
+    con.execute(f"DROP TABLE _steps_{table}")
+
+
+def _csv_reason(error_type: str, n: int) -> str:
+    return {
+        "TOO MANY COLUMNS": f"more fields than the {n} of the header",
+        "MISSING COLUMNS": f"fewer fields than the {n} of the header",
+        "UNQUOTED VALUE": "bad quoting: a quote not closed, or text after a closing quote (a quote inside a quoted value is written twice: \"\")",
+        "INVALID ENCODING": "bytes that are not UTF-8 text",
+        "LINE SIZE OVER MAXIMUM": f"longer than {MAX_LINE_BYTES:,} bytes",
+    }.get(error_type, error_type.lower())
 
 
 # --- loading one table ------------------------------------------------------------------------
 
-def _load_table(con, table: Table, origin: str, relation: str, params: dict, now) -> TableReport:
-    try:
-        described = con.execute(f"DESCRIBE SELECT * FROM {relation}", params).fetchall()
-    except duckdb.Error as exc:
-        raise SourceError([f"{origin}: cannot be read as a table ({_first_line(exc)})"]) from None
+def _load_table(con, table: Table, loc: _Located, now) -> TableReport:
+    report = TableReport(table.name, loc.origin)
+    if loc.kind == "csv":
+        names, delimiter = _header(loc, _head(loc))
+        raw = _csv_raw(loc, names, delimiter, "utf-8")
+    elif loc.kind == "parquet":
+        raw = _read_parquet(con, loc)
+    else:
+        raw = _read_database(con, loc)
 
-    file_columns = [r[0] for r in described if r[0] != "_row"]
-    by_lower = {c.lower(): c for c in file_columns}
-    missing = [c for c in table.required_columns if c not in by_lower]
-    if missing:
-        found = ", ".join(file_columns[:12]) or "none"
-        hint = ""
-        if len(file_columns) == 1 and any(sep in file_columns[0] for sep in ";\t|"):
-            hint = " — the file looks like it uses another delimiter than a comma"
-        raise SourceError(
-            [f"{origin}: missing required column '{m}' (columns found: {found}){hint}" for m in missing]
-        )
-    present = tuple(c.name for c in table.columns if c.name in by_lower)
-    report = TableReport(table.name, origin, columns_present=present)
+    mapping = _map_columns(table, loc, raw)
+    present = tuple(c.name for c in table.columns if c.name in mapping)
+    report.columns_present = present
     checked = f"_checked_{table.name}"
-    try:
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {checked} AS {_checked_sql(table, relation, by_lower, present)}",
-            {**params, **({"future_limit": now + FUTURE_TOLERANCE} if table.no_future else {})},
-        )
-    except duckdb.Error as exc:
-        raise SourceError([f"{origin}: cannot be read as a table ({_first_line(exc)})"]) from None
-    report.rows_read = con.execute(f"SELECT count(*) FROM {checked}").fetchone()[0]
-    _refuse_unparseable_columns(con, table, checked, origin, present, report.rows_read)
+    extra = {"future_limit": now + FUTURE_TOLERANCE} if table.no_future else {}
+
+    def build(raw: _Raw) -> None:
+        for name in raw.cleanup:
+            con.execute(f"DROP TABLE IF EXISTS {name}")
+        try:
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {checked} AS {_checked_sql(table, raw.relation, mapping, present)}",
+                {**raw.params, **extra},
+            )
+        except duckdb.Error as exc:
+            reader = {"csv": "CSV", "parquet": "Parquet"}.get(loc.kind, "a table")
+            raise SourceError([f"{loc.origin}: cannot be read as {reader} ({_first_line(exc, loc.path)})"]) from None
+
+    build(raw)
+    csv_problems: list[Problem] = []
+    if loc.kind == "csv":
+        bad = _csv_rejected(con, loc)
+        not_text = [b for b in bad if b[1] == "INVALID ENCODING"]
+        if not_text and not _has_non_ascii(con, loc, names, delimiter):
+            # Some rows are not UTF-8 and not one row that is has a non-ASCII character: the file is
+            # in a one-byte encoding. Latin-1 reads every byte; the report says it was a guess.
+            raw = _csv_raw(loc, names, delimiter, "latin-1")
+            build(raw)
+            bad = _csv_rejected(con, loc)
+            report.notes.append(
+                f"not UTF-8 ({len(not_text):,} rows have bytes that are not UTF-8, first at row {not_text[0][0]}): "
+                "read as Latin-1 (ISO-8859-1). Check that accented letters look right; a file saved as UTF-8 needs no guess"
+            )
+        parsed = con.execute(f"SELECT count(*) FROM {checked}").fetchone()[0]
+        csv_problems = _csv_problems(loc, bad, raw, delimiter, parsed)
+        if bad:
+            _renumber(con, checked, table.name, bad)
+    for name in raw.cleanup:
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+    report.notes.extend(_column_notes(table, raw, mapping))
+    malformed = sum(p.rows for p in csv_problems)
+    report.rows_read = con.execute(f"SELECT count(*) FROM {checked}").fetchone()[0] + malformed
+    _refuse_unparseable_columns(con, table, checked, loc.origin, present, report.rows_read)
+    report.problems.extend(csv_problems)
     report.problems.extend(_collect_problems(con, table.name, checked))
     _resolve_keys(con, table, checked, report)
     report.rows_loaded = con.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]
     con.execute(f"DROP TABLE {checked}")
     return report
+
+
+def _map_columns(table: Table, loc: _Located, raw: _Raw) -> dict[str, str]:
+    """Contract column -> positional column (c0, c1, …) of the file; matched without case."""
+    mapping: dict[str, str] = {}
+    given: dict[str, list[str]] = {}
+    wanted = {c.name for c in table.columns}
+    for i, name in enumerate(raw.names):
+        key = name.strip().lower()
+        if key in wanted:
+            given.setdefault(key, []).append(name)
+            mapping[key] = f"c{i}"
+    errors = [
+        f"{loc.origin}: column '{key}' is given {len(names)} times ({', '.join(_short(n) for n in names)}); keep one"
+        for key, names in given.items() if len(names) > 1
+    ]
+    missing = [c for c in table.required_columns if c not in mapping]
+    if missing:
+        found = ", ".join(_short(n) for n in raw.names[:12]) or "none"
+        hint = ""
+        if loc.kind == "csv" and len(raw.names) == 1:
+            hint = " — the header has a single column: are the columns separated by ',', ';', tab or '|'?"
+        errors += [f"{loc.origin}: missing required column '{m}' (columns found: {found}){hint}" for m in missing]
+    if errors:
+        raise SourceError(errors)
+    return mapping
+
+
+def _column_notes(table: Table, raw: _Raw, mapping: dict[str, str]) -> list[str]:
+    notes = []
+    wanted = {c.name for c in table.columns}
+    ignored = [n for n in raw.names if n.strip() and n.strip().lower() not in wanted]
+    if ignored:
+        shown = ", ".join(f"'{_short(n)}'" for n in ignored[:8]) + (f" and {len(ignored) - 8} more" if len(ignored) > 8 else "")
+        notes.append(f"columns not in the data contract are ignored: {shown}")
+    for col in table.columns:
+        if col.kind == "id" and col.name in mapping:
+            source_type = raw.types[int(mapping[col.name][1:])]
+            if re.match(r"^(U?(TINY|SMALL|HUGE)?INT(EGER)?|U?BIGINT|DECIMAL|DOUBLE|FLOAT)", source_type):
+                notes.append(
+                    f"column '{col.name}' is stored as {source_type}: ids are compared as text, and leading zeros "
+                    "(if the ids had any) were lost before the file was written"
+                )
+    return notes
 
 
 def _typed(column: Column, source: str) -> str:
@@ -233,13 +635,16 @@ KIND_WORDS = {
 }
 
 
-def _checked_sql(table: Table, raw: str, by_lower: dict[str, str], present: tuple[str, ...]) -> str:
-    """Typed columns plus `_problems`: a list of 'column|reason' for every broken rule of a row."""
+def _checked_sql(table: Table, raw: str, mapping: dict[str, str], present: tuple[str, ...]) -> str:
+    """Typed columns plus `_problems`: a list of 'column|reason' for every broken rule of a row.
+
+    Every name in this SQL is a contract name or a positional `c<i>` made by this module.
+    """
     typed_cols, given_cols, checks = [], [], []
     for col in table.columns:
         sql_type = SQL_TYPES[col.kind]
         if col.name in present:
-            source = '"' + by_lower[col.name] + '"'
+            source = mapping[col.name]
             typed_cols.append(f"{_typed(col, source)} AS {col.name}")
             given_cols.append(f"{source} IS NOT NULL AS {col.name}__given")
         else:
@@ -390,6 +795,64 @@ def _check_experiments(con, reports: dict[str, TableReport]) -> None:
         )
 
 
+def _note_traffic_shares(con, reports: dict[str, TableReport]) -> None:
+    """Shares need not sum to 1 (the contract asks each to be in (0, 1]); say so when they do not.
+
+    The SRM check normalises the shares to sum to 1, and uses an equal split when any is missing.
+    """
+    report = reports.get("experiment_variants")
+    if report is None:
+        return
+    rows = con.execute(
+        """
+        SELECT experiment_id, count(*) AS variants, count(traffic_share) AS given, sum(traffic_share) AS total
+        FROM experiment_variants GROUP BY 1
+        HAVING (count(traffic_share) = count(*) AND abs(sum(traffic_share) - 1) > 1e-6)
+            OR (count(traffic_share) BETWEEN 1 AND count(*) - 1)
+        ORDER BY 1
+        """
+    ).fetchall()
+    for experiment, variants, given, total in rows[:EXAMPLE_ROWS]:
+        if given == variants:
+            report.notes.append(
+                f"experiment '{_short(experiment)}': traffic_share sums to {total:.4g}, not 1; the sample-ratio "
+                "check compares the users with the shares scaled to sum to 1"
+            )
+        else:
+            report.notes.append(
+                f"experiment '{_short(experiment)}': traffic_share is given for {given} of its {variants} variants; "
+                "the sample-ratio check assumes an equal split"
+            )
+    if len(rows) > EXAMPLE_ROWS:
+        report.notes.append(f"and {len(rows) - EXAMPLE_ROWS} more experiments whose traffic_share does not sum to 1")
+
+
+def _note_heavy_users(con, reports: dict[str, TableReport]) -> None:
+    """A user with an extreme share of the events is likely a bot or a logging loop: name it.
+
+    Nothing is rejected — the events follow the contract — but every metric counts them.
+    """
+    report = reports.get("events")
+    if report is None or report.rows_loaded < HEAVY_USER_MIN_EVENTS:
+        return
+    rows = con.execute(
+        """
+        WITH per_user AS (SELECT user_id, count(*) AS n FROM events GROUP BY 1)
+        SELECT user_id, n FROM per_user
+        WHERE n >= $min_events AND n >= $share * $total
+          AND (SELECT count(*) FROM per_user) >= $min_users
+        ORDER BY n DESC, user_id LIMIT 5
+        """,
+        {"min_events": HEAVY_USER_MIN_EVENTS, "share": HEAVY_USER_SHARE, "total": report.rows_loaded,
+         "min_users": HEAVY_USER_MIN_USERS},
+    ).fetchall()
+    for user, n in rows:
+        report.notes.append(
+            f"user '{_short(user)}' has {n:,} of the {report.rows_loaded:,} events ({n / report.rows_loaded:.0%}): "
+            "a bot or a logging loop? The events are loaded and count in every metric"
+        )
+
+
 def _create_absent_tables(con, reports: dict[str, TableReport]) -> None:
     """Absent optional tables exist empty, so every query runs on every source.
 
@@ -413,10 +876,20 @@ def _reject_where(con, report: TableReport, column: str, reason: str, predicate:
         report.rows_loaded -= count
 
 
+def _short(text) -> str:
+    text = str(text).replace("\n", " ").replace("\r", " ")
+    return text if len(text) <= NAME_CHARS else text[: NAME_CHARS - 1] + "…"
+
+
 def _sql_string(path: Path) -> str:
     # ATTACH takes no bound parameter for its path; quotes are doubled so the path stays a literal.
     return str(path).replace("'", "''")
 
 
-def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0][:300]
+def _first_line(exc: Exception, path: Path | None = None) -> str:
+    """The first line of a DuckDB error, without the server's folders (only the file's name)."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+    if path is not None:
+        for form in {str(path), str(Path(path).resolve())}:
+            text = text.replace(form, Path(path).name)
+    return text[:300]

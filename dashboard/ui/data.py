@@ -11,6 +11,7 @@ import importlib
 import pandas as pd
 import streamlit as st
 
+from dashboard.core import guard, settings
 from dashboard.core.context import MetricContext, Unavailable
 from dashboard.core.metrics import compute_table, table_parameters
 from dashboard.core.params import Params
@@ -31,7 +32,9 @@ def relevant(name: str, params: Params) -> Params:
 def _compute(key: str, name: str, params: tuple, _source: Source) -> tuple[pd.DataFrame | None, str | None]:
     ctx = MetricContext(_source, Params(*params))
     try:
-        return compute_table(name, ctx), None
+        # A runaway query is interrupted; the timeout is raised, so it is never cached.
+        with guard.time_limit(ctx.cursor, settings.current().query_timeout_s, what=f"Computing {name}"):
+            return compute_table(name, ctx), None
     except Unavailable as reason:
         return None, str(reason)
     finally:
@@ -42,7 +45,10 @@ def metric(source: Source, name: str, params: Params) -> tuple[pd.DataFrame | No
     """(table, None) or (None, why it is unavailable)."""
     narrowed = relevant(name, params)
     with st.spinner(f"Computing {name.replace('_', ' ')}…"):
-        return _compute(source_key(source), name, dataclasses.astuple(narrowed), source)
+        try:
+            return _compute(source_key(source), name, dataclasses.astuple(narrowed), source)
+        except guard.QueryTimeout as stopped:
+            return None, str(stopped)
 
 
 # Computations beside the ten tables that pages need, cached the same way. Each names the metric
@@ -61,7 +67,8 @@ def _analyse(key: str, name: str, params: tuple, args: tuple, _source: Source):
     function = getattr(importlib.import_module(module_name), function_name)
     ctx = MetricContext(_source, Params(*params))
     try:
-        return function(ctx, *args), None
+        with guard.time_limit(ctx.cursor, settings.current().query_timeout_s, what=f"Computing {name}"):
+            return function(ctx, *args), None
     except Unavailable as reason:
         return None, str(reason)
     finally:
@@ -72,4 +79,7 @@ def analysis(source: Source, name: str, params: Params, *args):
     """(result, None) or (None, why it is unavailable)."""
     narrowed = relevant(ANALYSES[name][2], params)
     with st.spinner(f"Computing {name.replace('_', ' ')}…"):
-        return _analyse(source_key(source), name, dataclasses.astuple(narrowed), args, source)
+        try:
+            return _analyse(source_key(source), name, dataclasses.astuple(narrowed), args, source)
+        except guard.QueryTimeout as stopped:
+            return None, str(stopped)

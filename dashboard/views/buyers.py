@@ -1,5 +1,7 @@
 """Buyers: do recommendations lead to purchases, how fast, how conveniently, at what price,
 and do buyers come back."""
+import html
+
 import streamlit as st
 
 from dashboard import charts
@@ -29,7 +31,8 @@ else:
         chosen = totals[totals.block == block].iloc[0]
         if chosen[list(charts.FUNNEL_STAGES)].sum() == 0:
             st.info(widgets.NO_DATA)
-        widgets.chart(charts.funnel(chosen, f"Funnel over the selected weeks: {block}"), totals, "buyer_funnel", params)
+        widgets.chart(charts.funnel(chosen, f"Funnel over the selected weeks: {html.escape(block)}"), totals,
+                      "buyer_funnel", params)
     st.caption(f"Carts and purchases are attributed to the last recommendation click on the item within "
                f"{params.window_days} days.")
     left, right = st.columns(2)
@@ -56,7 +59,7 @@ else:
         options = ["ALL", *sorted(b for b in speed.block.unique() if b != "ALL")]
         block = st.selectbox("Block for click → purchase", options, key="ttp_block")
         part = speed[(speed.measure == "click_to_purchase") & (speed.block == block)]
-        widgets.chart(charts.quantile_lines(part, f"Click → purchase, minutes ({block})"), part,
+        widgets.chart(charts.quantile_lines(part, f"Click → purchase, minutes ({html.escape(block)})"), part,
                       "click_to_purchase", params)
     with right:
         part = speed[speed.measure == "open_to_purchase"]
@@ -119,7 +122,7 @@ else:
         st.caption("Only purchases in the category count, for joining the cohort and for coming back.")
         category = st.selectbox("Category", categories, key="retention_category")
         niche = retention[(retention.basis == "purchase") & (retention.category == category)]
-        widgets.chart(charts.retention_heatmap(niche, f"Retention inside '{category}'"), niche,
+        widgets.chart(charts.retention_heatmap(niche, f"Retention inside '{html.escape(category)}'"), niche,
                       "retention_niche", params)
     with st.expander("Table: retention"):
         widgets.table(retention, "retention", params)

@@ -1,15 +1,83 @@
-"""Data: what source is loaded, what was rejected and why, which metrics it can feed; glossary."""
+"""Data: what source is loaded, what was rejected and why, which metrics it can feed; choosing
+another source (a path on the server or uploaded files), checked before it is used; glossary."""
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 from dashboard.core.families import families
-from dashboard.core.source import SourceError, load_source
+from dashboard.core.source import Source, SourceError
 from dashboard.ui import session, widgets
-from dashboard.ui.source import SOURCE_KEY, is_demo, open_source
+from dashboard.ui.source import (CANDIDATE_KEY, allowed_dirs, check_path, check_uploads, chosen_source_path,
+                                 discard_candidate, escape_markdown, is_demo, open_current, upload_limit_mb,
+                                 use_candidate, use_default)
 
 GLOSSARY = Path(__file__).resolve().parents[2] / "docs" / "glossary.md"
+
+
+def report(src: Source, prefix: str, params) -> None:
+    """Rows read, loaded and rejected per table; rejected rows by reason; warnings; metric tables."""
+    rows = pd.DataFrame([
+        {"table": r.table, "file": r.origin, "rows_read": r.rows_read, "rows_loaded": r.rows_loaded,
+         "rows_rejected": r.rows_rejected, "duplicates_merged": r.duplicates_merged,
+         "columns_given": ", ".join(r.columns_present)}
+        for r in src.tables.values()
+    ])
+    widgets.table(rows, f"{prefix}source_tables", params)
+
+    st.subheader("Rejected rows")
+    problems = pd.DataFrame([
+        {"table": p.table, "column": p.column, "reason": p.reason, "rows": p.rows,
+         "example_rows": ", ".join(map(str, p.examples))}
+        for r in src.tables.values() for p in r.problems
+    ], columns=["table", "column", "reason", "rows", "example_rows"])
+    if problems.empty:
+        st.success("Every row of every table follows the data contract.")
+    else:
+        st.caption("Row numbers count data rows from 1 (the header is not a row). Rejected rows are left out of "
+                   "every metric; the other rows of the same file are loaded.")
+        widgets.table(problems, f"{prefix}source_rejected_rows", params)
+
+    notes = pd.DataFrame(src.notes, columns=["table", "warning"])
+    if not notes.empty:
+        st.subheader("Warnings")
+        st.caption("Nothing was rejected for these, but they may change what the numbers mean.")
+        widgets.table(notes, f"{prefix}source_warnings", params)
+
+    st.subheader("Metric tables")
+    status = pd.DataFrame([
+        {"table": f.table, "available": f.available, "note": f.note} for f in families(src)
+    ])
+    widgets.table(status, f"{prefix}source_metric_tables", params)
+
+
+def candidate_section(params) -> None:
+    """The checked source waiting for confirmation: its report first, then "Use this source"."""
+    candidate = st.session_state.get(CANDIDATE_KEY)
+    if not candidate:
+        return
+    with st.container(border=True):
+        st.subheader("Check of the new source")
+        st.code(candidate["display"], language=None)
+        for note in candidate.get("notes", []):
+            st.warning(escape_markdown(note))
+        if not candidate["problems"]:
+            try:
+                checked = open_current(candidate["path"], allowed_dirs())
+            except SourceError as exc:
+                candidate["problems"] = exc.problems
+        if candidate["problems"]:
+            st.error("This source cannot be used; the current one stays.", icon=":material/block:")
+            st.dataframe(pd.DataFrame({"problem": candidate["problems"]}), hide_index=True)
+            st.button("Dismiss", on_click=discard_candidate, key="candidate_dismiss")
+            return
+        st.success("This source can be used. What it holds:", icon=":material/check_circle:")
+        report(checked, "candidate_", params)
+        left, right = st.columns(2)
+        left.button("Use this source", type="primary", on_click=use_candidate, key="candidate_use",
+                    icon=":material/swap_horiz:")
+        right.button("Discard", on_click=discard_candidate, key="candidate_discard")
+
 
 source, params = session.current()
 st.title("Data")
@@ -18,49 +86,35 @@ st.header("Source")
 label = "the built-in demo marketplace" if is_demo(str(source.path)) else "your data"
 st.markdown(f"Showing **{label}**, loaded at {source.loaded_at:%Y-%m-%d %H:%M} UTC from:")
 st.code(str(source.path), language=None)
+if chosen_source_path():
+    st.button("Back to the default source", on_click=use_default, key="source_default")
 
-with st.form("choose_source"):
-    path = st.text_input("Another source: a folder of table files or a .duckdb file", placeholder="/path/to/source")
-    submitted = st.form_submit_button("Check and use")
-if submitted and path:
-    try:
-        with st.spinner("Checking the new source…"):
-            candidate = load_source(path)
-    except SourceError as exc:
-        st.error("That source cannot be used; the current one stays:")
-        st.dataframe(pd.DataFrame({"problem": exc.problems}), hide_index=True)
-    else:
-        candidate.con.close()
-        open_source.clear()
-        st.session_state[SOURCE_KEY] = path
-        st.rerun()
+with st.expander("Use another source", expanded=bool(st.session_state.get(CANDIDATE_KEY))):
+    by_path, by_upload = st.tabs(["A folder or .duckdb file on the server", "Upload table files"])
+    with by_path:
+        with st.form("choose_source"):
+            path = st.text_input("Path of a folder of table files or of a .duckdb file", placeholder="/path/to/source")
+            submitted = st.form_submit_button("Check")
+        st.caption("Only paths inside these folders can be opened (set by the server's RECDASH_ALLOWED_DIRS):")
+        st.code("\n".join(str(d) for d in allowed_dirs(uploads=False)), language=None)
+        if submitted and path:
+            st.session_state[CANDIDATE_KEY] = check_path(path)
+    with by_upload:
+        limit = upload_limit_mb()
+        with st.form("upload_source"):
+            files = st.file_uploader(
+                "Table files named after their table: events.csv, orders.parquet, items.csv.gz, …",
+                type=["csv", "gz", "parquet"], accept_multiple_files=True, max_upload_size=limit, key="upload_files",
+            )
+            uploaded = st.form_submit_button("Check these files")
+        st.caption(f"Up to {limit} MB. The files are kept in a private folder of this session on the server and "
+                   "seen by nobody else.")
+        if uploaded and files:
+            st.session_state[CANDIDATE_KEY] = check_uploads(files)
+    candidate_section(params)
 
 st.header("Tables")
-rows = pd.DataFrame([
-    {"table": r.table, "file": r.origin, "rows_read": r.rows_read, "rows_loaded": r.rows_loaded,
-     "rows_rejected": r.rows_rejected, "duplicates_merged": r.duplicates_merged,
-     "columns_given": ", ".join(r.columns_present)}
-    for r in source.tables.values()
-])
-widgets.table(rows, "source_tables", params)
-
-st.header("Rejected rows")
-problems = pd.DataFrame([
-    {"table": p.table, "column": p.column, "reason": p.reason, "rows": p.rows,
-     "example_rows": ", ".join(map(str, p.examples))}
-    for r in source.tables.values() for p in r.problems
-], columns=["table", "column", "reason", "rows", "example_rows"])
-if problems.empty:
-    st.success("Every row of every table follows the data contract.")
-else:
-    st.caption("Row numbers count data rows from 1 (the header is not a row). Rejected rows are left out of every metric.")
-    widgets.table(problems, "source_rejected_rows", params)
-
-st.header("Metric tables")
-status = pd.DataFrame([
-    {"table": f.table, "available": f.available, "note": f.note} for f in families(source)
-])
-widgets.table(status, "source_metric_tables", params)
+report(source, "", params)
 
 st.header("Glossary")
 st.markdown(GLOSSARY.read_text(encoding="utf-8") if GLOSSARY.exists() else "The glossary file is missing.")

@@ -7,6 +7,7 @@ from dashboard.core import experiment_review
 from dashboard.core.metrics.experiments import ONLINE_METRICS
 from dashboard.ui import session, widgets
 from dashboard.ui.data import analysis, metric
+from dashboard.ui.source import escape_markdown as text
 
 METRIC_NAMES = {"conversion": "conversion", "rec_conversion": "rec conversion (block)",
                 "gmv_per_user": "GMV per user", "clicks_per_user": "clicks per user (block)"}
@@ -29,7 +30,7 @@ st.markdown(f"**{n_experiments} experiments** with **{n_variants} variants** aga
 broken = experiment_review.srm_flagged(details)
 for row in broken.itertuples(index=False):
     st.error(
-        f"Experiment {row.experiment_id} ({row.name or 'no name'}): the users did not split between the variants "
+        f"Experiment {text(row.experiment_id)} ({text(row.name or 'no name')}): the users did not split between the variants "
         f"as planned (sample ratio mismatch, p = {row.srm_p_value:.1e}). Something went wrong with the "
         "assignment or the logging, so its results cannot be trusted.",
         icon=":material/warning:",

@@ -11,6 +11,7 @@ from dashboard.core import stats
 from dashboard.core.metrics.experiments import ONLINE_METRICS
 from dashboard.ui import session, widgets
 from dashboard.ui.data import analysis, metric
+from dashboard.ui.source import escape_markdown as text
 
 source, params = session.current()
 st.title("Offline ↔ Online")
@@ -63,9 +64,10 @@ else:
     if note:
         st.warning(f"Not evidence either way: {note}. Do not pick a model by this offline metric on this basis.")
     elif p_adj is not None and p_adj < 0.05:
-        st.success(f"Across experiments, {offline} moves with {online} (BH-adjusted p = {p_adj:.3g}).")
+        st.success(f"Across experiments, {text(offline)} moves with {online} (BH-adjusted p = {p_adj:.3g}).")
     else:
-        st.info(f"The relation is not significant after correcting for the {len(table)} pairs of metrics looked at "
+        st.info(f"The relation of {text(offline)} and {online} is not significant after correcting for the "
+                f"{len(table)} pairs of metrics looked at "
                 f"(BH-adjusted p = {p_adj if p_adj is None else round(p_adj, 3)}).")
 
 # --- every offline metric against every online metric ------------------------------------------------

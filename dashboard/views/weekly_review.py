@@ -9,6 +9,7 @@ from dashboard.core.export import bundle, compute_all, describe_params
 from dashboard.formatting import format_change, format_value
 from dashboard.ui import session, widgets
 from dashboard.ui.data import analysis, metric
+from dashboard.ui.source import escape_markdown as text
 
 source, params = session.current()
 st.title("Weekly review")
@@ -60,7 +61,7 @@ else:
 
 st.header("Offline ↔ online")
 summary = weekly.offline_online
-st.markdown(f"{summary.experiments} experiments, {summary.pairs} variant-vs-control pairs. {summary.sentence}")
+st.markdown(f"{summary.experiments} experiments, {summary.pairs} variant-vs-control pairs. {text(summary.sentence)}")
 
 st.header("Take it with you")
 headlines = weekly.headline_frame()
