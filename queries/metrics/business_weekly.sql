@@ -1,34 +1,33 @@
 -- business_weekly: audience, orders, GMV and the parts of contribution per week.
 -- Grain: one row per week_start. Parameters: $tz (and the staging tables' filters).
--- Depends: stg_weeks, stg_events, stg_attributed_lines.
+-- Depends: stg_weeks, stg_activity, stg_attributed_lines.
 -- ad_spend is not narrowed by block or platform filters: it has neither.
 with weeks as (
     select week_start, is_complete, days_in_range, in_filter
     from stg_weeks
 ),
-user_days as (
-    select distinct day, user_id, week_start
-    from stg_events
-),
-daily as (
-    select week_start, sum(users) as user_days
-    from (select week_start, day, count(*) as users from user_days group by all)
+-- one row per (user, week with any event); days = the local weekdays with one, as bits
+user_weeks as (
+    select week_start, user_id, bit_or(days) as days
+    from stg_activity
     group by all
 ),
-user_weeks as (
-    select distinct week_start, user_id
-    from user_days
-),
+-- Σ over the week's days of distinct users that day = Σ over users of their active days
 weekly_users as (
-    select week_start, count(*) as wau
+    select week_start, sum(bit_count(days)) as user_days, count(*) as wau
     from user_weeks
     group by all
 ),
--- 28 days ending at a week's end are exactly that week and the three before it
+-- 28 days ending at a week's end are exactly that week and the three before it. Each user
+-- once per week: distinct (user, week) pairs first, then a plain count, which is several times
+-- faster than count(distinct user_id) per group.
 monthly_users as (
-    select cast(u.week_start + to_weeks(k.k) as date) as week_start, count(distinct u.user_id) as mau
-    from user_weeks as u
-    cross join range(4) as k(k)
+    select week_start, count(*) as mau
+    from (
+        select distinct u.user_id, cast(u.week_start + to_weeks(k.k) as date) as week_start
+        from user_weeks as u
+        cross join range(4) as k(k)
+    )
     group by all
 ),
 first_purchase as (
@@ -70,7 +69,7 @@ filled as (
         w.week_start,
         w.is_complete,
         w.in_filter,
-        coalesce(d.user_days, 0) / w.days_in_range as dau_avg,
+        coalesce(wu.user_days, 0) / w.days_in_range as dau_avg,
         coalesce(wu.wau, 0) as wau,
         coalesce(mu.mau, 0) as mau,
         coalesce(s.buyers, 0) as buyers,
@@ -84,7 +83,6 @@ filled as (
         coalesce(s.discount, 0) as discount,
         coalesce(s.rec_gmv, 0) as rec_gmv
     from weeks as w
-    left join daily as d using (week_start)
     left join weekly_users as wu using (week_start)
     left join monthly_users as mu using (week_start)
     left join sales as s using (week_start)

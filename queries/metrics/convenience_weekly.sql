@@ -1,7 +1,7 @@
 -- convenience_weekly: do sessions that use a convenience feature convert more, naively and
 -- within strata of similar users?
 -- Grain: one row per (week_start, feature), feature in ('filter_use', 'suggest_use').
--- Parameters: $tz, $platform (and the staging tables' parameters).
+-- Parameters: $platform (and the staging tables' $tz and others).
 -- Depends: stg_weeks, stg_sessions, stg_lines.
 -- A session is described by its first event (week, user, platform: stg_sessions); the platform
 -- filter keeps the sessions whose first event is on that platform. Stratum = (platform, activity
@@ -19,26 +19,14 @@ grid as (
 ),
 -- every session, whatever the filter: a user's activity does not depend on what is on screen
 all_sessions as (
-    select
-        session_id,
-        user_id,
-        platform,
-        week_start,
-        timezone($tz, cast(first_ts as timestamptz)) as first_local_ts
+    select session_id, user_id, platform, week_start, uses_filter, uses_suggest
     from stg_sessions
 ),
+-- feature use is read from every event of the session, whatever its platform (stg_sessions)
 sessions as (
-    select session_id, user_id, platform, week_start
+    select session_id, user_id, platform, week_start, uses_filter, uses_suggest
     from all_sessions
     where cast($platform as varchar) is null or platform = $platform
-),
--- from the raw events: a session is judged as a whole, even if one of its events sits on another
--- platform (or none), which the platform filter of stg_events would drop
-feature_use as (
-    select distinct session_id, event_type as feature
-    from events
-    where event_type in ('filter_use', 'suggest_use')
-        and session_id is not null
 ),
 -- any purchase line carrying the session id, whenever it was placed
 converted_sessions as (
@@ -46,20 +34,28 @@ converted_sessions as (
     from stg_lines
     where session_id is not null
 ),
--- the user's distinct sessions with a first event in [week_start - 28 days, week_start), local time
+-- the user's distinct sessions with a first event in [week_start - 28 days, week_start), local
+-- time. week_start is a local Monday, so those are exactly the sessions of the four weeks
+-- before: a window over per-week counts instead of a join of every session to its user's
+-- sessions (stg_sessions has one row per session, so counting rows counts distinct sessions).
 user_activity as (
-    select u.user_id, u.week_start, count(distinct p.session_id) as prior_sessions
-    from (select distinct user_id, week_start from sessions) as u
-    left join all_sessions as p
-        on p.user_id = u.user_id
-        and p.first_local_ts >= cast(u.week_start as timestamp) - interval 28 day
-        and p.first_local_ts < cast(u.week_start as timestamp)
-    group by u.user_id, u.week_start
+    select
+        user_id,
+        week_start,
+        coalesce(sum(sessions) over (
+            partition by user_id
+            order by week_start - date '2000-01-03'
+            range between 28 preceding and 1 preceding
+        ), 0) as prior_sessions
+    from (
+        select user_id, week_start, count(*) as sessions
+        from all_sessions
+        group by all
+    )
 ),
 session_facts as (
     select
         s.week_start,
-        s.session_id,
         s.platform,
         case
             when a.prior_sessions = 0 then '0'
@@ -67,28 +63,51 @@ session_facts as (
             when a.prior_sessions <= 5 then '3-5'
             else '6+'
         end as activity_bucket,
-        c.session_id is not null as converted
+        c.session_id is not null as converted,
+        s.uses_filter,
+        s.uses_suggest
     from sessions as s
     join user_activity as a using (user_id, week_start)
     left join converted_sessions as c using (session_id)
 ),
-session_features as (
-    select s.*, f.feature, u.session_id is not null as uses_feature
-    from session_facts as s
+-- one row per (week, stratum) with what both features need: a single pass over the sessions
+stratum_counts as (
+    select
+        week_start,
+        platform,
+        activity_bucket,
+        count(*) as sessions,
+        count(*) filter (where converted) as converted,
+        count(*) filter (where uses_filter) as filter_sessions,
+        count(*) filter (where uses_filter and converted) as filter_converted,
+        count(*) filter (where uses_suggest) as suggest_sessions,
+        count(*) filter (where uses_suggest and converted) as suggest_converted
+    from session_facts
+    group by all
+),
+stratum_features as (
+    select
+        s.week_start,
+        f.feature,
+        s.platform,
+        s.activity_bucket,
+        s.sessions,
+        case f.feature when 'filter_use' then s.filter_sessions else s.suggest_sessions end as feature_sessions,
+        case f.feature when 'filter_use' then s.filter_converted else s.suggest_converted end as converted_with,
+        s.converted - case f.feature when 'filter_use' then s.filter_converted else s.suggest_converted end
+            as converted_without
+    from stratum_counts as s
     cross join features as f
-    left join feature_use as u
-        on u.session_id = s.session_id
-        and u.feature = f.feature
 ),
 overall as (
     select
         week_start,
         feature,
-        count(*) as sessions,
-        count(*) filter (where uses_feature) as feature_sessions,
-        count(*) filter (where uses_feature and converted) as converted_with,
-        count(*) filter (where not uses_feature and converted) as converted_without
-    from session_features
+        cast(sum(sessions) as bigint) as sessions,
+        cast(sum(feature_sessions) as bigint) as feature_sessions,
+        cast(sum(converted_with) as bigint) as converted_with,
+        cast(sum(converted_without) as bigint) as converted_without
+    from stratum_features
     group by week_start, feature
 ),
 -- strata holding both kinds of sessions; the others cannot compare like with like
@@ -96,14 +115,11 @@ strata as (
     select
         week_start,
         feature,
-        count(*) filter (where uses_feature) as weight,
-        count(*) filter (where uses_feature and converted) / count(*) filter (where uses_feature)
-            - count(*) filter (where not uses_feature and converted) / count(*) filter (where not uses_feature)
-            as diff
-    from session_features
-    group by week_start, feature, platform, activity_bucket
-    having count(*) filter (where uses_feature) > 0
-        and count(*) filter (where not uses_feature) > 0
+        feature_sessions as weight,
+        converted_with / feature_sessions - converted_without / (sessions - feature_sessions) as diff
+    from stratum_features
+    where feature_sessions > 0
+        and sessions - feature_sessions > 0
 ),
 matched as (
     select

@@ -3,8 +3,8 @@
 -- of the selected experiments and the metrics conversion, rec_conversion, gmv_per_user,
 -- clicks_per_user. users, mean and the sample variance (ddof 1) of the per-user values; the
 -- comparison with the control and the SRM test are done in Python (dashboard/core/stats.py).
--- Parameters: $tz, $start_week, $end_week, $blocks (and the staging tables' $platform, $window_days).
--- Depends: stg_events, stg_attributed_lines.
+-- Parameters: $tz, $start_week, $end_week, $blocks, $platform (and the staging tables' $window_days).
+-- Depends: stg_clicks, stg_attributed_lines.
 --
 -- An experiment is a self-contained unit: filters choose experiments, they never cut one.
 -- * date filter: experiments whose [start_ts, end_ts) overlaps the selected local weeks;
@@ -47,15 +47,36 @@ members as (
     from assignments as a
     join selected_experiments as x using (experiment_id)
 ),
+-- clicks that pass the filters of every event (platform; the block filter on their block)
+clicks as (
+    select e.user_id, e.ts, e.block
+    from stg_clicks as e
+    where (cast($platform as varchar) is null or e.platform = $platform)
+        and (e.block is null or cast($blocks as varchar[]) is null or list_contains(cast($blocks as varchar[]), e.block))
+),
+-- Two joins rather than one on `m.block is null or e.block = m.block`: the OR would leave
+-- user_id as the only hash key and pair every click with every experiment of its user.
 user_clicks as (
-    select m.experiment_id, m.user_id, count(*) as clicks
-    from members as m
-    join stg_events as e
-        on e.user_id = m.user_id
-        and e.event_type = 'click'
-        and e.ts >= m.from_ts
-        and e.ts < m.to_ts
-        and (m.block is null or e.block = m.block)
+    select experiment_id, user_id, count(*) as clicks
+    from (
+        -- an experiment on one block counts the clicks in that block
+        select m.experiment_id, m.user_id
+        from members as m
+        join clicks as e
+            on e.user_id = m.user_id
+            and e.block = m.block
+            and e.ts >= m.from_ts
+            and e.ts < m.to_ts
+        union all
+        -- an experiment without a block counts the clicks in every selected block
+        select m.experiment_id, m.user_id
+        from members as m
+        join clicks as e
+            on e.user_id = m.user_id
+            and e.ts >= m.from_ts
+            and e.ts < m.to_ts
+        where m.block is null
+    )
     group by all
 ),
 -- Every line in the window is a purchase (conversion, GMV); rec_conversion needs its touch
@@ -87,30 +108,43 @@ per_user as (
     left join user_lines as l using (experiment_id, user_id)
     left join user_clicks as c using (experiment_id, user_id)
 ),
-per_user_metric as (
-    select
-        p.experiment_id,
-        p.variant,
-        n.metric,
-        case n.metric
-            when 'conversion' then p.conversion
-            when 'rec_conversion' then p.rec_conversion
-            when 'gmv_per_user' then p.gmv_per_user
-            else p.clicks_per_user
-        end as value
-    from per_user as p
-    cross join metric_names as n
-),
-per_variant as (
+-- users, mean and variance of the four metrics in one pass over the users, then one row per metric
+per_variant_wide as (
     select
         experiment_id,
         variant,
-        metric,
         count(*) as users,
-        avg(value) as mean,
-        var_samp(value) as variance
-    from per_user_metric
+        avg(conversion) as conversion_mean,
+        var_samp(conversion) as conversion_variance,
+        avg(rec_conversion) as rec_conversion_mean,
+        var_samp(rec_conversion) as rec_conversion_variance,
+        avg(gmv_per_user) as gmv_per_user_mean,
+        var_samp(gmv_per_user) as gmv_per_user_variance,
+        avg(clicks_per_user) as clicks_per_user_mean,
+        var_samp(clicks_per_user) as clicks_per_user_variance
+    from per_user
     group by all
+),
+per_variant as (
+    select
+        w.experiment_id,
+        w.variant,
+        n.metric,
+        w.users,
+        case n.metric
+            when 'conversion' then w.conversion_mean
+            when 'rec_conversion' then w.rec_conversion_mean
+            when 'gmv_per_user' then w.gmv_per_user_mean
+            else w.clicks_per_user_mean
+        end as mean,
+        case n.metric
+            when 'conversion' then w.conversion_variance
+            when 'rec_conversion' then w.rec_conversion_variance
+            when 'gmv_per_user' then w.gmv_per_user_variance
+            else w.clicks_per_user_variance
+        end as variance
+    from per_variant_wide as w
+    cross join metric_names as n
 )
 -- Variants without users keep their rows (users 0, mean NULL): the SRM test needs them.
 select

@@ -4,8 +4,8 @@
 -- Grain: one row per (basis, category, cohort_week, weeks_since), weeks_since 0..12 while
 -- cohort_week + weeks_since is a complete week; only complete cohort weeks with >= 1 user.
 -- Parameters: the staging tables' $tz, $platform, $blocks, $start_week, $end_week.
--- Depends: stg_weeks, stg_events, stg_lines.
--- Cohorts and returns read the same filtered activity (stg_lines, stg_events), so that
+-- Depends: stg_weeks, stg_visits, stg_lines.
+-- Cohorts and returns read the same filtered activity (stg_lines, stg_visits), so that
 -- weeks_since 0 is always 1.0; the date filter only chooses which cohort weeks are shown,
 -- a user's cohort is still their first week in all the data and later returns still count.
 with lines as (
@@ -14,7 +14,7 @@ with lines as (
 ),
 visits as (
     select user_id, week_start
-    from stg_events
+    from stg_visits
 ),
 weeks as (
     select week_start, is_complete, in_filter

@@ -2,19 +2,13 @@
 -- Grain: one row per (week_start, block, measure):
 --   measure 'click_to_purchase' for every block seen in events (within the block filter) and
 --   block 'ALL'; measure 'open_to_purchase' for block 'ALL' only.
--- Parameters: $blocks (and the staging tables' $tz, $platform, $window_days).
--- Depends: stg_weeks, stg_events, stg_lines, stg_attributed_lines.
+-- Parameters: $blocks, $platform (and the staging tables' $tz, $window_days).
+-- Depends: stg_weeks, stg_blocks, stg_lines, stg_attributed_lines.
 -- Minutes are seconds / 60, unrounded, one value per line or order (quantity ignored).
-with selected_blocks as (
-    select distinct block
-    from events
-    where block is not null
-        and (cast($blocks as varchar[]) is null or list_contains(cast($blocks as varchar[]), block))
-),
-grid as (
+with grid as (
     select w.week_start, b.block, 'click_to_purchase' as measure
     from stg_weeks as w
-    cross join (select block from selected_blocks union all select 'ALL') as b
+    cross join (select block from stg_blocks union all select 'ALL') as b
     where w.in_filter
     union all
     select week_start, 'ALL', 'open_to_purchase'
@@ -27,10 +21,13 @@ attributed_lines as (
     where attributed
 ),
 app_opens as (
-    -- platform-filtered like the orders, so a filtered view measures opens and orders on one platform
-    select user_id, ts
-    from stg_events
-    where event_type = 'app_open'
+    -- platform-filtered like the orders, so a filtered view measures opens and orders on one
+    -- platform; the block filter keeps app_open events (they have no block) unless one has a block
+    select e.user_id, e.ts
+    from events as e
+    where e.event_type = 'app_open'
+        and (cast($platform as varchar) is null or e.platform = $platform)
+        and (e.block is null or cast($blocks as varchar[]) is null or list_contains(cast($blocks as varchar[]), e.block))
 ),
 -- an order's instant is its earliest line; the buyer and the week come with that line
 order_starts as (
@@ -50,15 +47,17 @@ click_durations as (
         (epoch_us(ts) - epoch_us(touch_ts)) / 60000000.0 as minutes
     from attributed_lines
 ),
+-- the latest app_open at or before the order (ASOF JOIN, DuckDB-specific: one sorted pass
+-- instead of every open of the buyer against every order), kept when within 24 hours
 open_durations as (
     select
         o.week_start,
-        (epoch_us(o.ts) - epoch_us(max(a.ts))) / 60000000.0 as minutes
+        (epoch_us(o.ts) - epoch_us(a.ts)) / 60000000.0 as minutes
     from order_starts as o
-    join app_opens as a
+    asof join app_opens as a
         on a.user_id = o.user_id
-        and a.ts between o.ts - interval 24 hour and o.ts
-    group by o.order_id, o.week_start, o.ts
+        and o.ts >= a.ts
+    where a.ts >= o.ts - interval 24 hour
 ),
 click_to_purchase as (
     select

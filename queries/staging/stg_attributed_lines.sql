@@ -1,19 +1,18 @@
 -- stg_attributed_lines: every order line with its touch click (last click by the same user on
 -- the same item within [ts - window_days x 24 h, ts], both ends inclusive), if any.
--- Grain: (order_id, item_id). Parameters: $window_days, $blocks. Depends: stg_lines, stg_clicks.
--- DuckDB-specific: ASOF JOIN finds the latest click at or before the order in one pass.
+-- Grain: (order_id, item_id). Parameters: $window_days, $blocks. Depends: stg_lines, stg_touches.
 -- `attributed` also requires the touch block to be among the selected blocks.
+-- The latest click at or before the line is stg_touches'; it is the touch when within the window.
 with touched as (
     select
         l.*,
-        c.event_id as touch_event_id,
-        c.ts as touch_ts,
-        c.block as touch_block
+        t.touch.event_id as touch_event_id,
+        t.touch.ts as touch_ts,
+        t.touch.block as touch_block
     from stg_lines as l
-    asof left join stg_clicks as c
-        on c.user_id = l.user_id
-        and c.item_id = l.item_id
-        and l.ts >= c.ts
+    left join stg_touches as t
+        on t.order_id = l.order_id
+        and t.item_id = l.item_id
 )
 select
     * exclude (touch_event_id, touch_ts, touch_block),

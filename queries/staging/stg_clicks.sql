@@ -1,8 +1,10 @@
--- stg_clicks: recommendation clicks that purchases and carts can be attributed to.
--- Grain: (user_id, item_id, ts): of clicks at the same instant the larger event_id wins
--- (the spec's tie rule), so the as-of join below finds exactly one touch.
--- Unfiltered: the last touch is a fact of the data; filters then keep or drop its block.
-select event_id, ts, user_id, item_id, block
+-- stg_clicks: every recommendation click, unfiltered.
+-- Grain: click event. Parameters: none.
+-- Unfiltered: the last touch is a fact of the data (filters then keep or drop its block), and
+-- the readers apply the platform and block filters themselves where they count clicks.
+-- Read by attribution (stg_attributed_lines, stg_attributed_carts: the latest click on the
+-- item, ties on ts to the larger event_id), buyer_weekly's converted clicks and the experiments'
+-- clicks per user: one scan of the events for all of them.
+select event_id, ts, user_id, item_id, block, platform
 from events
 where event_type = 'click'
-qualify row_number() over (partition by user_id, item_id, ts order by event_id desc) = 1

@@ -6,6 +6,8 @@ test come from `dashboard.core.stats`, so every statistic has one implementation
 """
 from __future__ import annotations
 
+import weakref
+
 import pandas as pd
 
 from dashboard.core import stats
@@ -31,8 +33,20 @@ def experiments(ctx: MetricContext) -> pd.DataFrame:
     return experiment_details(ctx)[COLUMNS]
 
 
+# One computation per metric run: `experiments` and `offline_online` (and the pages' pairs) all
+# start from these details, and an export computes them with one MetricContext (same source and
+# parameters, so the same answer). At 10M events this halves the two tables' time.
+_DETAILS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def experiment_details(ctx: MetricContext) -> pd.DataFrame:
     """The experiments table plus DETAIL_COLUMNS (variant's model, experiment's block, control mean)."""
+    if ctx not in _DETAILS:
+        _DETAILS[ctx] = _experiment_details(ctx)
+    return _DETAILS[ctx].copy()
+
+
+def _experiment_details(ctx: MetricContext) -> pd.DataFrame:
     ctx.require("experiments", "experiment_variants", "assignments", why="experiments")
     per_variant = ctx.query("experiments")
     if not ctx.source.has("orders"):

@@ -1,0 +1,94 @@
+"""The benchmark (bench/): the pandas baseline gives the engine's numbers, and one small run of
+bench/run.py measures and writes every figure.
+
+Timings are written, never asserted: the machine is shared, so a time limit in a test would
+fail for reasons that have nothing to do with the code. What is checked is that the benchmark
+runs end to end and that its speed-up is measured between equal answers.
+"""
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from bench import pandas_baseline, run
+from conftest import TEST_NOW
+from dashboard.core.context import MetricContext
+from dashboard.core.demo import generate
+from dashboard.core.metrics import METRIC_TABLES, compute_table
+from dashboard.core.params import Params
+from dashboard.core.source import load_source
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bench-demo")
+    generate(folder, users=1500, weeks=8, seed=11)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def engine_tables(demo):
+    ctx = MetricContext(load_source(demo, now=TEST_NOW), Params())
+    try:
+        return {name: compute_table(name, ctx) for name in pandas_baseline.TABLES}
+    finally:
+        ctx.close()
+
+
+def test_pandas_baseline_equals_engine(demo, engine_tables):
+    baseline, timings = pandas_baseline.run(demo)
+    assert pandas_baseline.compare(engine_tables, baseline) == []
+    assert set(timings) == {"read", "prepare", *pandas_baseline.TABLES}
+    # The comparison is not vacuous: attribution, sellers and both retention bases have data.
+    assert baseline["buyer_weekly"]["attributed_lines"].sum() > 0
+    assert baseline["seller_weekly"]["gmv_gini"].notna().any()
+    assert set(baseline["retention"]["basis"]) == {"purchase", "visit"}
+
+
+def test_compare_names_a_difference(demo, engine_tables):
+    baseline, _ = pandas_baseline.run(demo)
+    baseline["business_weekly"].loc[3, "gmv"] *= 1 + 1e-6  # beyond the 1e-9 tolerance
+    baseline["retention"] = baseline["retention"].iloc[:-1]
+    problems = pandas_baseline.compare(engine_tables, baseline)
+    assert any(p.startswith("business_weekly.gmv: 1 of") and "row 3" in p for p in problems)
+    assert any(p.startswith("retention:") and "rows" in p for p in problems)
+
+
+def test_sizes_and_growth_exponent():
+    assert run.parse_size("10M") == 10_000_000
+    assert run.parse_size("250k") == 250_000
+    assert run.size_label(50_000_000) == "50M" and run.size_label(1_500_000) == "1.5M"
+    assert run.users_for(10_000_000) == round(10_000_000 / run.EVENTS_PER_USER)
+    # time = c * n^1.5 exactly: the slope of log time against log size is 1.5
+    assert run.exponent([(1_000, 2.0), (4_000, 16.0), (16_000, 128.0)]) == pytest.approx(1.5)
+    assert run.exponent([(1_000, 2.0)]) is None
+
+
+def test_benchmark_runs_end_to_end(tmp_path, capsys):
+    out, data = tmp_path / "results", tmp_path / "bench-data"
+    code = run.main(["--sizes", "20k,40k", "--runs", "1", "--compare-up-to", "20k",
+                     "--out", str(out), "--data-dir", str(data)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "generating a demo source" in printed and "export, cold" in printed
+    assert "growth exponent of export_cold_s" in printed
+
+    rows = list(csv.DictReader(open(out / "results.csv", encoding="utf-8")))
+    figures = {(r["size"], r["figure"]): r for r in rows}
+    for figure in ["load_s", "export_cold_s", "export_warm_s", "headline_engine_s", "engine_peak_rss_mb",
+                   *(f"{t}_cold_s" for t in METRIC_TABLES), *(f"{t}_warm_s" for t in METRIC_TABLES)]:
+        assert ("20k", figure) in figures and ("40k", figure) in figures, figure
+    # the baseline and the page only up to --compare-up-to
+    for figure in ["pandas_compute_s", "pandas_ratio", "page_first_s", "page_cached_ms", "page_filter_ms"]:
+        assert ("20k", figure) in figures and ("40k", figure) not in figures, figure
+    assert float(figures[("20k", "pandas_equal")]["median"]) == 1.0
+    assert float(figures[("20k", "engine_peak_rss_mb")]["median"]) > 50  # a real process's memory
+    assert (out / "results.md").read_text(encoding="utf-8").startswith("# Benchmark results")
+    assert (out / "runs.json").exists()
+
+    # Sources are cached under the data folder, which ignores itself for git, and reused.
+    assert (data / ".gitignore").read_text() == "*\n"
+    assert len([p for p in data.iterdir() if p.is_dir()]) == 2
+    code = run.main(["--sizes", "20k", "--runs", "1", "--compare-up-to", "1", "--out", str(out), "--data-dir", str(data)])
+    assert code == 0 and "reusing the source" in capsys.readouterr().out
