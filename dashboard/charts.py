@@ -1,10 +1,17 @@
-"""Pure chart builders: DataFrame in, Plotly figure out. No Streamlit, no data access."""
+"""Pure chart builders: DataFrame in, Plotly figure out. No Streamlit, no data access.
+
+Building a figure is mostly Plotly validating every property (~15 ms for a few weekly lines),
+and a page rerun that changes nothing draws the same data again. So each builder is memoised on
+the content of its arguments, and the figure it returns is shared: callers must not modify it
+(what a chart needs, such as a reference line, is an argument of its builder).
+"""
 from __future__ import annotations
 
 import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard.formatting import column_kind
+from dashboard.memo import memoised
 
 AXIS_FORMAT = {"share": ".1%", "money": ",.0f", "minutes": ",.0f", "count": ",.0f", "ratio": ".3f", "p": ".3f"}
 GOOD, BAD, NEUTRAL = "#1a7f37", "#cf222e", "#57606a"
@@ -20,9 +27,11 @@ def _layout(fig: go.Figure, title: str, y_kind: str = "count", height: int = 360
     return fig
 
 
+@memoised
 def weekly_lines(frame: pd.DataFrame, columns: list[str], title: str, by: str | None = None,
-                 labels: dict[str, str] | None = None) -> go.Figure:
-    """One line per column (or per value of `by` when one column), x = week_start."""
+                 labels: dict[str, str] | None = None, reference_y: float | None = None) -> go.Figure:
+    """One line per column (or per value of `by` when one column), x = week_start;
+    `reference_y` draws a dotted horizontal line there (e.g. 1 = the market price)."""
     fig = go.Figure()
     labels = labels or {}
     kind = column_kind(columns[0])
@@ -33,6 +42,8 @@ def weekly_lines(frame: pd.DataFrame, columns: list[str], title: str, by: str | 
         for column in columns:
             fig.add_trace(go.Scatter(x=frame["week_start"], y=frame[column], mode="lines+markers",
                                      name=labels.get(column, column)))
+    if reference_y is not None:
+        fig.add_hline(y=reference_y, line_dash="dot")
     return _layout(fig, title, kind)
 
 
@@ -44,6 +55,7 @@ FUNNEL_STAGES = {
 }
 
 
+@memoised
 def funnel(totals: pd.Series, title: str) -> go.Figure:
     """totals: impressions, clicks, attributed_carts, attributed_lines of one block."""
     fig = go.Figure(go.Funnel(
@@ -54,6 +66,7 @@ def funnel(totals: pd.Series, title: str) -> go.Figure:
     return fig
 
 
+@memoised
 def quantile_lines(frame: pd.DataFrame, title: str) -> go.Figure:
     fig = go.Figure()
     for column, name, dash in (("median_min", "median", "solid"), ("p75_min", "p75", "dash"), ("p90_min", "p90", "dot")):
@@ -65,6 +78,7 @@ def quantile_lines(frame: pd.DataFrame, title: str) -> go.Figure:
     return fig
 
 
+@memoised
 def naive_vs_matched(frame: pd.DataFrame, title: str) -> go.Figure:
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=frame["week_start"], y=frame["naive_diff"], name="naive difference", mode="lines+markers"))
@@ -76,6 +90,7 @@ def naive_vs_matched(frame: pd.DataFrame, title: str) -> go.Figure:
     return fig
 
 
+@memoised
 def retention_heatmap(frame: pd.DataFrame, title: str) -> go.Figure:
     """frame: rows of one basis and category."""
     grid = frame.pivot_table(index="cohort_week", columns="weeks_since", values="retention", aggfunc="first")
@@ -94,6 +109,7 @@ def retention_heatmap(frame: pd.DataFrame, title: str) -> go.Figure:
     return fig
 
 
+@memoised
 def waterfall(row: pd.Series, title: str) -> go.Figure:
     """From GMV to contribution for one week (or a sum of weeks)."""
     gmv, returns, net = float(row["gmv"]), float(row["returns_gmv"]), float(row["net_gmv"])
@@ -122,6 +138,7 @@ def waterfall(row: pd.Series, title: str) -> go.Figure:
     return fig
 
 
+@memoised
 def sparkline(values: list[float]) -> go.Figure:
     fig = go.Figure(go.Scatter(y=values, mode="lines", line=dict(width=2, color=NEUTRAL)))
     fig.update_layout(height=60, margin=dict(l=0, r=0, t=0, b=0), showlegend=False)
@@ -130,6 +147,7 @@ def sparkline(values: list[float]) -> go.Figure:
     return fig
 
 
+@memoised
 def forest(review: pd.DataFrame, title: str) -> go.Figure:
     """Relative difference vs control with its 95 % interval, one row per experiment variant."""
     frame = review.sort_values(["start_ts", "experiment_id", "variant"], ascending=False)
@@ -154,6 +172,7 @@ def forest(review: pd.DataFrame, title: str) -> go.Figure:
     return fig
 
 
+@memoised
 def pair_scatter(pairs: pd.DataFrame, summary: dict, offline: str, online: str) -> go.Figure:
     """Offline delta (x) vs online relative delta (y), one point per experiment pair."""
     x = pairs["offline_delta"].astype("float64")
@@ -208,6 +227,7 @@ def cell_note(row: pd.Series) -> str | None:
     return None
 
 
+@memoised
 def correlation_matrix(table: pd.DataFrame, title: str) -> go.Figure:
     """Pearson r of every offline × online metric; unreliable cells greyed out with the reason."""
     offline = sorted(table["offline_metric"].unique())
@@ -247,6 +267,7 @@ def correlation_matrix(table: pd.DataFrame, title: str) -> go.Figure:
     return fig
 
 
+@memoised
 def trend_two_axes(frame: pd.DataFrame, offline: str, online: str, title: str) -> go.Figure:
     """A block's weekly online metric and the offline metric of the model serving it."""
     fig = go.Figure()

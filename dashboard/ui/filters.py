@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import zoneinfo
 
 import streamlit as st
@@ -33,6 +34,12 @@ def source_key(source: Source) -> str:
     return f"{source.path}|{source.loaded_at.isoformat()}"
 
 
+@functools.cache
+def zone_choices() -> list[str]:
+    """The common zones first, then every other IANA zone (read from disk once per process)."""
+    return COMMON_ZONES + sorted(zoneinfo.available_timezones() - set(COMMON_ZONES))
+
+
 def sidebar(source: Source) -> Params:
     facts = source_facts(source_key(source), source)
     bar = st.sidebar
@@ -48,8 +55,7 @@ def sidebar(source: Source) -> Params:
                               key="window", bind="query-params")
     n_sales = bar.number_input("N: sales per week for the seller share", min_value=0, max_value=10_000, value=5,
                                step=1, key="n", bind="query-params")
-    zones = COMMON_ZONES + sorted(zoneinfo.available_timezones() - set(COMMON_ZONES))
-    tz = bar.selectbox("Reporting time zone", zones, key="tz", bind="query-params")
+    tz = bar.selectbox("Reporting time zone", zone_choices(), key="tz", bind="query-params")
     k = st.session_state.get("k", 10)
     return Params(
         tz=tz,

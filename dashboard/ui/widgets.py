@@ -11,6 +11,7 @@ from dashboard.core.export import csv_text
 from dashboard.core.kpis import Movement
 from dashboard.core.params import Params
 from dashboard.formatting import column_kind, format_change, format_value
+from dashboard.memo import memoised
 
 COLUMN_FORMATS = {"share": "percent", "money": "%,.2f", "minutes": "%.1f min", "ratio": "%.3f", "p": "%.4f",
                   "count": "localized"}
@@ -35,8 +36,13 @@ def download_name(what: str, params: Params) -> str:
 
 
 def download(frame: pd.DataFrame, what: str, params: Params, label: str = "Download CSV") -> None:
-    st.download_button(label, csv_text(frame), file_name=download_name(what, params), mime="text/csv",
+    # Not a callable for a download on click: a click during a rerun of the page would ask for a
+    # callable that rerun has replaced, and get nothing. The text is memoised by content instead.
+    st.download_button(label, _csv(frame), file_name=download_name(what, params), mime="text/csv",
                        key=f"download-{what}", on_click="ignore", icon=":material/download:")
+
+
+_csv = memoised(csv_text)
 
 
 def column_config(frame: pd.DataFrame) -> dict:

@@ -95,9 +95,8 @@ if price is None:
 else:
     left, right = st.columns(2)
     with left:
-        fig = charts.weekly_lines(price, ["price_index"], "Price index vs market (1 = market price)")
-        fig.add_hline(y=1, line_dash="dot")
-        widgets.chart(fig, price, "price_index", params)
+        widgets.chart(charts.weekly_lines(price, ["price_index"], "Price index vs market (1 = market price)",
+                                          reference_y=1), price, "price_index", params)
     with right:
         widgets.chart(charts.weekly_lines(price, ["share_below_market"], "Share of lines bought below market"),
                       price, "price_below_market", params)
