@@ -54,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", required=True, type=Path, help="the .html file to write")
     report.add_argument("--week", help="the week to review, YYYY-MM-DD (default: the last complete week)")
     add_metric_options(report)
+
+    # Listed for --help; its options belong to bench/run.py (main() hands them over untouched).
+    commands.add_parser("bench", add_help=False,
+                        help="measure the engine at 1M/10M/50M events against a pandas baseline "
+                             "(python -m dashboard bench --help)")
     return parser
 
 
@@ -189,10 +194,26 @@ def cmd_report(args) -> int:
 COMMANDS = {"generate": cmd_generate, "validate": cmd_validate, "export": cmd_export, "report": cmd_report}
 
 
+def cmd_bench(argv: list[str]) -> int:
+    """The benchmark lives in bench/ of the repository, beside this package."""
+    repo = Path(__file__).resolve().parents[1]
+    if not (repo / "bench" / "run.py").is_file():
+        print(f"error: the benchmark runs from a clone of the repository (no bench/run.py in {repo})", file=sys.stderr)
+        return EXIT_BAD_ARGS
+    if str(repo) not in sys.path:
+        sys.path.insert(0, str(repo))
+    from bench.run import main as bench_main
+
+    return bench_main(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     from dashboard.core.params import ParamError
     from dashboard.core.settings import SettingsError
 
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:
+        return cmd_bench(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

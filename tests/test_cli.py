@@ -132,3 +132,13 @@ def test_generate_is_deterministic(tmp_path, capsys):
     for file in (tmp_path / "a").iterdir():
         assert file.read_bytes() == (tmp_path / "b" / file.name).read_bytes(), file.name
     assert "events" in capsys.readouterr().out
+
+
+def test_bench_command_hands_its_options_to_the_benchmark(capsys):
+    # `python -m dashboard bench` is bench/run.py: its own options, its own argument errors.
+    with pytest.raises(SystemExit) as stopped:
+        main(["bench", "--help"])
+    assert stopped.value.code == 0
+    assert "--sizes" in capsys.readouterr().out
+    assert main(["bench", "--sizes", "0"]) == 2
+    assert "a size is a positive number of events" in capsys.readouterr().err
