@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import re
 import zipfile
 from dataclasses import dataclass, field
@@ -19,6 +20,11 @@ from dashboard.core.context import MetricContext, Unavailable
 from dashboard.core.metrics import METRIC_TABLES, compute_table
 from dashboard.core.params import Params
 from dashboard.core.source import Source
+
+
+# Written beside the CSV files: the parameters they were computed with, so that the dashboard can
+# open the folder (exported.py) and say which filters made its numbers.
+EXPORT_INFO = "export.json"
 
 
 @dataclass
@@ -89,9 +95,26 @@ def export_tables(
     for name, frame in computed.items():
         (out / f"{name}.csv").write_text(csv_text(frame), encoding="utf-8")
         result.written[name] = len(frame)
+    (out / EXPORT_INFO).write_text(export_info(source.name, params, "duckdb", unavailable), encoding="utf-8")
     if zip_name:
         (out / zip_name).write_bytes(bundle(computed, describe_params(source.name, params), unavailable))
     return result
+
+
+def export_info(source_name: str, params: Params, engine: str, unavailable: dict[str, str]) -> str:
+    """The JSON of EXPORT_INFO: parameters as the CLI takes them, engine, source, time, tables left out."""
+    values = {
+        "tz": params.tz, "window_days": params.window_days, "n_sales": params.n_sales, "k": params.k,
+        "start": params.start.isoformat() if params.start else None,
+        "end": params.end.isoformat() if params.end else None,
+        "blocks": list(params.blocks) if params.blocks is not None else None,
+        "platform": params.platform,
+    }
+    return json.dumps({
+        "engine": engine, "source": source_name,
+        "made_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "not_written": unavailable, "params": values,
+    }, indent=2) + "\n"
 
 
 def bundle(tables: dict[str, pd.DataFrame], about: dict[str, str], unavailable: dict[str, str] | None = None) -> bytes:

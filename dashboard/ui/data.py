@@ -13,6 +13,7 @@ import streamlit as st
 
 from dashboard.core import guard, settings
 from dashboard.core.context import MetricContext, Unavailable
+from dashboard.core.exported import NEEDS_EVENTS, ExportedSource, exported_table
 from dashboard.core.metrics import compute_table, table_parameters
 from dashboard.core.params import Params
 from dashboard.core.source import Source
@@ -41,8 +42,10 @@ def _compute(key: str, name: str, params: tuple, _source: Source) -> tuple[pd.Da
         ctx.close()
 
 
-def metric(source: Source, name: str, params: Params) -> tuple[pd.DataFrame | None, str | None]:
+def metric(source: Source | ExportedSource, name: str, params: Params) -> tuple[pd.DataFrame | None, str | None]:
     """(table, None) or (None, why it is unavailable)."""
+    if isinstance(source, ExportedSource):
+        return exported_table(source, name, params.start, params.end)
     narrowed = relevant(name, params)
     with st.spinner(f"Computing {name.replace('_', ' ')}…"):
         try:
@@ -75,8 +78,10 @@ def _analyse(key: str, name: str, params: tuple, args: tuple, _source: Source):
         ctx.close()
 
 
-def analysis(source: Source, name: str, params: Params, *args):
+def analysis(source: Source | ExportedSource, name: str, params: Params, *args):
     """(result, None) or (None, why it is unavailable)."""
+    if isinstance(source, ExportedSource):
+        return None, NEEDS_EVENTS
     narrowed = relevant(ANALYSES[name][2], params)
     with st.spinner(f"Computing {name.replace('_', ' ')}…"):
         try:

@@ -7,6 +7,7 @@ import zoneinfo
 
 import streamlit as st
 
+from dashboard.core.exported import ExportedSource
 from dashboard.core.params import Params
 from dashboard.core.source import Source
 
@@ -30,7 +31,7 @@ def source_facts(source_key: str, _source: Source) -> dict:
     return {"first": first, "last": last, "blocks": blocks, "platforms": platforms}
 
 
-def source_key(source: Source) -> str:
+def source_key(source: Source | ExportedSource) -> str:
     return f"{source.path}|{source.loaded_at.isoformat()}"
 
 
@@ -40,7 +41,9 @@ def zone_choices() -> list[str]:
     return COMMON_ZONES + sorted(zoneinfo.available_timezones() - set(COMMON_ZONES))
 
 
-def sidebar(source: Source) -> Params:
+def sidebar(source: Source | ExportedSource) -> Params:
+    if isinstance(source, ExportedSource):
+        return exported_sidebar(source)
     facts = source_facts(source_key(source), source)
     bar = st.sidebar
     bar.header("Filters")
@@ -78,3 +81,27 @@ def _date_range(value, first: dt.date, last: dt.date) -> tuple[dt.date, dt.date]
             return value[0], last
         return first, last
     return value, value
+
+
+def exported_sidebar(source: ExportedSource) -> Params:
+    """Exported tables were computed with one set of filters: only the weeks can still be narrowed
+    (a weekly row does not depend on the weeks around it); the rest is shown, not offered."""
+    bar = st.sidebar
+    bar.header("Filters")
+    first, last = source.weeks()
+    first, last = first or dt.date.today(), (last + dt.timedelta(days=6)) if last else dt.date.today()
+    dates = bar.date_input("Dates (whole weeks are shown)", value=(first, last), min_value=first, max_value=last,
+                           key="dates", bind="query-params", format="YYYY-MM-DD")
+    start, end = _date_range(dates, first, last)
+    fixed = source.params or Params()
+    if source.params is None:
+        bar.caption("Exported metric tables whose parameters are not recorded (no export.json): "
+                    "they are shown as they were written.")
+    else:
+        bar.caption("Exported metric tables, computed with: "
+                    f"blocks {', '.join(fixed.blocks) if fixed.blocks else 'all'} · platform {fixed.platform or 'all'} · "
+                    f"time zone {fixed.tz} · attribution window {fixed.window_days} days · N {fixed.n_sales} · "
+                    f"k {fixed.k}. Export again to change them.")
+    return Params(tz=fixed.tz, window_days=fixed.window_days, n_sales=fixed.n_sales, k=fixed.k,
+                  start=start if start != first else None, end=end if end != last else None,
+                  blocks=fixed.blocks, platform=fixed.platform)

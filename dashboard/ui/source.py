@@ -19,9 +19,12 @@ from pathlib import Path
 
 import streamlit as st
 
+from dashboard.core import exported
 from dashboard.core import settings as settings_module
 from dashboard.core.contract import TABLES
-from dashboard.core.guard import PathRefused, allowed_path
+from dashboard.core.export import EXPORT_INFO
+from dashboard.core.guard import PathRefused, allowed_path, is_inside
+from dashboard.core.metrics import METRIC_TABLES
 from dashboard.core.settings import SettingsError
 from dashboard.core.source import FILE_SUFFIXES, Source, SourceError, load_source
 
@@ -77,6 +80,7 @@ def signature(path: str | Path) -> tuple:
     try:
         if path.is_dir():
             files = [path / f"{t}{s}" for t in TABLES for s in FILE_SUFFIXES]
+            files += [path / f"{t}{s}" for t in METRIC_TABLES for s in exported.SUFFIXES] + [path / EXPORT_INFO]
         else:
             files = [path, path.with_name(path.name + ".wal")]
         return tuple((f.name, st_.st_size, st_.st_mtime_ns) for f in files if f.is_file() and (st_ := f.stat()))
@@ -85,10 +89,28 @@ def signature(path: str | Path) -> tuple:
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def open_source(path: str, files: tuple = (), _allowed_dirs: tuple[Path, ...] | None = None) -> Source:
+def open_source(path: str, files: tuple = (), _allowed_dirs: tuple[Path, ...] | None = None
+                ) -> Source | exported.ExportedSource:
     """One loaded source per path and version of its files, shared by every session; cursors are
-    taken per query. `_allowed_dirs` (not part of the key): every file read must lie inside."""
+    taken per query. `_allowed_dirs` (not part of the key): every file read must lie inside.
+
+    A folder of exported metric tables (no events file, metric table files) is opened as such:
+    the pages then show the tables a scheduled job computed instead of computing them."""
+    if exported.is_exported_folder(path):
+        return open_exported(Path(path), _allowed_dirs)
     return load_source(path, allowed_dirs=_allowed_dirs)
+
+
+def open_exported(folder: Path, allowed: tuple[Path, ...] | None) -> exported.ExportedSource:
+    try:
+        files = [*exported.table_files(folder).values(), folder / EXPORT_INFO]
+        if allowed is not None:
+            outside = [f.name for f in files if f.exists() and not is_inside(f.resolve(), allowed)]
+            if outside:
+                raise SourceError([f"{folder}: {', '.join(outside)} lead outside the allowed folders; not read"])
+        return exported.load_exported_source(folder)
+    except exported.ExportedError as exc:
+        raise SourceError([str(exc)]) from None
 
 
 def open_current(path: str, allowed_dirs: tuple[Path, ...] | None = None) -> Source:

@@ -5,7 +5,9 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from dashboard.core.exported import WEEKLY_COLUMN, ExportedSource
 from dashboard.core.families import families
+from dashboard.core.metrics import METRIC_TABLES
 from dashboard.core.source import Source, SourceError
 from dashboard.ui import session, widgets
 from dashboard.ui.source import (CANDIDATE_KEY, allowed_dirs, check_path, check_uploads, chosen_source_path,
@@ -15,8 +17,11 @@ from dashboard.ui.source import (CANDIDATE_KEY, allowed_dirs, check_path, check_
 GLOSSARY = Path(__file__).resolve().parents[2] / "docs" / "glossary.md"
 
 
-def report(src: Source, prefix: str, params) -> None:
+def report(src: Source | ExportedSource, prefix: str, params) -> None:
     """Rows read, loaded and rejected per table; rejected rows by reason; warnings; metric tables."""
+    if isinstance(src, ExportedSource):
+        exported_report(src, prefix, params)
+        return
     rows = pd.DataFrame([
         {"table": r.table, "file": r.origin, "rows_read": r.rows_read, "rows_loaded": r.rows_loaded,
          "rows_rejected": r.rows_rejected, "duplicates_merged": r.duplicates_merged,
@@ -49,6 +54,33 @@ def report(src: Source, prefix: str, params) -> None:
         {"table": f.table, "available": f.available, "note": f.note} for f in families(src)
     ])
     widgets.table(status, f"{prefix}source_metric_tables", params)
+
+
+def exported_report(src: ExportedSource, prefix: str, params) -> None:
+    """What an exported folder holds: its tables, their weeks, and how they were computed."""
+    st.info("This source is a folder of exported metric tables: the pages show them as computed by the export "
+            "(only the date filter narrows them). Analyses that need the raw events (experiment details, "
+            "offline ↔ online pairs and trends) are not available.", icon=":material/inventory_2:")
+    rows = []
+    for table in METRIC_TABLES:
+        frame = src.tables.get(table)
+        column = WEEKLY_COLUMN.get(table)
+        weeks = frame[column].dropna() if frame is not None and column in frame else pd.Series(dtype="datetime64[us]")
+        rows.append({"table": table, "in_folder": frame is not None, "rows": len(frame) if frame is not None else 0,
+                     "first_week": weeks.min() if not weeks.empty else None,
+                     "last_week": weeks.max() if not weeks.empty else None})
+    widgets.table(pd.DataFrame(rows), f"{prefix}exported_tables", params)
+    if src.params is None:
+        st.caption("No export.json in the folder: the parameters these tables were computed with are unknown.")
+        return
+    facts = {**src.about, "time zone": src.params.tz, "attribution window (days)": str(src.params.window_days),
+             "seller threshold N": str(src.params.n_sales), "offline cut-off k": str(src.params.k),
+             "blocks": ", ".join(src.params.blocks) if src.params.blocks else "all",
+             "platform": src.params.platform or "all",
+             "dates": f"{src.params.start or 'first'} to {src.params.end or 'last'}"}
+    facts.pop("not_written", None)
+    widgets.table(pd.DataFrame({"setting": list(facts), "value": list(facts.values())}),
+                  f"{prefix}export_parameters", params)
 
 
 def candidate_section(params) -> None:

@@ -22,20 +22,21 @@ table, reason = metric(source, "offline_online", params)
 if table is None:
     widgets.unavailable(reason)
     st.stop()
-pairs, _ = analysis(source, "offline_online_pairs", params)
+pairs, pairs_reason = analysis(source, "offline_online_pairs", params)
 details, _ = analysis(source, "experiment_details", params)
 
 # --- how much evidence there is ------------------------------------------------------------------
-variants = details[~details["is_control"].astype(bool)].drop_duplicates(["experiment_id", "variant"])
-st.markdown(
-    f"**{details['experiment_id'].nunique()} experiments** (all of them, winners and losers) give "
-    f"**{len(variants)} variant-vs-control pairs**. A pair is usable for an offline metric when both models "
-    "have a value of it and the online difference is known."
-)
 usable = table.groupby("offline_metric", as_index=False)["n_pairs"].max().rename(columns={"n_pairs": "usable_pairs"})
-usable["not_usable"] = len(variants) - usable["usable_pairs"]
-usable["why_not"] = usable["not_usable"].map(
-    lambda n: "" if n == 0 else "a model of the pair has no value of this offline metric, or the control mean is 0")
+if details is not None:
+    variants = details[~details["is_control"].astype(bool)].drop_duplicates(["experiment_id", "variant"])
+    st.markdown(
+        f"**{details['experiment_id'].nunique()} experiments** (all of them, winners and losers) give "
+        f"**{len(variants)} variant-vs-control pairs**. A pair is usable for an offline metric when both models "
+        "have a value of it and the online difference is known."
+    )
+    usable["not_usable"] = len(variants) - usable["usable_pairs"]
+    usable["why_not"] = usable["not_usable"].map(
+        lambda n: "" if n == 0 else "a model of the pair has no value of this offline metric, or the control mean is 0")
 with st.expander("Usable pairs per offline metric"):
     widgets.table(usable, "offline_online_usable_pairs", params)
 
@@ -51,14 +52,17 @@ with right:
     default_online = "rec_conversion" if "rec_conversion" in online_names else online_names[0]
     online = st.selectbox("Online metric (relative difference vs control)", online_names,
                           index=online_names.index(default_online), key="oo_online")
-chosen = pairs[(pairs["offline_metric"] == offline) & (pairs["online_metric"] == online)]
 summary = table[(table["offline_metric"] == offline) & (table["online_metric"] == online)]
 summary_dict = {k: (None if pd.isna(v) else v) for k, v in summary.iloc[0].to_dict().items()} if len(summary) else {}
-if chosen.empty:
+chosen = pairs[(pairs["offline_metric"] == offline) & (pairs["online_metric"] == online)] if pairs is not None else None
+if chosen is None:
+    widgets.unavailable(f"The scatter of the pairs: {pairs_reason}")
+elif chosen.empty:
     st.info("No usable pair for this combination.")
-else:
+if chosen is not None and not chosen.empty:
     widgets.chart(charts.pair_scatter(chosen, summary_dict, offline, online), chosen,
                   f"offline_online_pairs_{offline}_{online}", params)
+if len(summary):
     note = charts.cell_note(summary.iloc[0])
     p_adj = summary_dict.get("p_adj_bh")
     if note:
