@@ -305,6 +305,10 @@ class _Raw:
     names: list[str]  # the file's column names, by position (data: never SQL text)
     types: list[str]  # DuckDB types of those columns as the file gives them
     cleanup: list[str] = field(default_factory=list)  # temp tables to drop afterwards
+    # Whether every scan of `relation` gives each row the same `_row` (a Parquet file's own row
+    # numbers). A `row_number() OVER ()` need not, so such rows are read once into a temp table
+    # (`_read_once`) before the checks, which scan the rows more than once.
+    stable_rows: bool = False
 
 
 def _positional(n: int) -> str:
@@ -327,6 +331,7 @@ def _read_parquet(con, loc: _Located) -> _Raw:
         relation = (
             f"(SELECT _frn + 1 AS _row, {cols} FROM read_parquet($path, file_row_number = true) AS _f({cols}, _frn))"
         )
+        return _Raw(relation, params, names, types, stable_rows=True)
     return _Raw(relation, params, names, types)
 
 
@@ -462,7 +467,7 @@ def _csv_problems(loc: _Located, bad: list[tuple[int, str, str]], raw: _Raw, del
     return [Problem(loc.table, ROW, reason, len(rows), rows[:EXAMPLE_ROWS]) for reason, rows in by_reason.items()]
 
 
-def _renumber(con, checked: str, table: str, bad: list[tuple[int, str, str]]) -> None:
+def _renumber(con, rows: str, table: str, bad: list[tuple[int, str, str]]) -> None:
     """Give the parsed rows their row numbers in the file, counting the rejected rows before each.
 
     Parsed row i is data row i + j, where j is the number of rejected rows before it: with the
@@ -481,9 +486,9 @@ def _renumber(con, checked: str, table: str, bad: list[tuple[int, str, str]]) ->
     )
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE {checked} AS
+        CREATE OR REPLACE TEMP TABLE {rows} AS
         SELECT c.* REPLACE (c._row + coalesce(s.j, 0) AS _row)
-        FROM {checked} c ASOF LEFT JOIN _steps_{table} s ON c._row > s.k
+        FROM {rows} c ASOF LEFT JOIN _steps_{table} s ON c._row > s.k
         """
     )
     con.execute(f"DROP TABLE _bad_{table}")
@@ -501,6 +506,14 @@ def _csv_reason(error_type: str, n: int) -> str:
 
 
 # --- loading one table ------------------------------------------------------------------------
+#
+# A table is loaded in streamed passes over its rows, with no copy of them in between (a CSV
+# file, or a DuckDB table or view, is first read once into a temp table: see `_Raw.stable_rows`):
+# 1. counts: rows read and, for each column whose values may not parse, values given/parsed;
+# 2. the clean table itself: the typed rows that break no rule (`_Checks.ok`);
+# 3. only when some rows broke a rule: the broken rules of those rows, per column and reason;
+# 4. the key, on the clean table: duplicates and conflicts are resolved only for repeated keys.
+# Rows are checked with one flag each, not a list of problems: lists are made for rejected rows only.
 
 def _load_table(con, table: Table, loc: _Located, now) -> TableReport:
     report = TableReport(table.name, loc.origin)
@@ -515,52 +528,73 @@ def _load_table(con, table: Table, loc: _Located, now) -> TableReport:
     mapping = _map_columns(table, loc, raw)
     present = tuple(c.name for c in table.columns if c.name in mapping)
     report.columns_present = present
-    checked = f"_checked_{table.name}"
-    extra = {"future_limit": now + FUTURE_TOLERANCE} if table.no_future else {}
-
-    def build(raw: _Raw) -> None:
-        for name in raw.cleanup:
-            con.execute(f"DROP TABLE IF EXISTS {name}")
-        try:
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE {checked} AS {_checked_sql(table, raw.relation, mapping, present)}",
-                {**raw.params, **extra},
-            )
-        except duckdb.Error as exc:
-            reader = {"csv": "CSV", "parquet": "Parquet"}.get(loc.kind, "a table")
-            raise SourceError([f"{loc.origin}: cannot be read as {reader} ({_first_line(exc, loc.path)})"]) from None
-
-    build(raw)
     csv_problems: list[Problem] = []
     if loc.kind == "csv":
-        bad = _csv_rejected(con, loc)
-        not_text = [b for b in bad if b[1] == "INVALID ENCODING"]
-        if not_text and not _has_non_ascii(con, loc, names, delimiter):
-            # Some rows are not UTF-8 and not one row that is has a non-ASCII character: the file is
-            # in a one-byte encoding. Latin-1 reads every byte; the report says it was a guess.
-            raw = _csv_raw(loc, names, delimiter, "latin-1")
-            build(raw)
-            bad = _csv_rejected(con, loc)
-            report.notes.append(
-                f"not UTF-8 ({len(not_text):,} rows have bytes that are not UTF-8, first at row {not_text[0][0]}): "
-                "read as Latin-1 (ISO-8859-1). Check that accented letters look right; a file saved as UTF-8 needs no guess"
-            )
-        parsed = con.execute(f"SELECT count(*) FROM {checked}").fetchone()[0]
-        csv_problems = _csv_problems(loc, bad, raw, delimiter, parsed)
-        if bad:
-            _renumber(con, checked, table.name, bad)
+        raw, csv_problems = _read_csv_rows(con, table, loc, raw, mapping, names, delimiter, report)
+    elif not raw.stable_rows:
+        raw = _read_once(con, table, loc, raw, mapping)
+    report.notes.extend(_column_notes(table, raw, mapping))
+    checks = _checks(table, raw, mapping, present, now)
+    rows, parse_counts = _count_rows(con, loc, raw, checks)
+    report.rows_read = rows + sum(p.rows for p in csv_problems)
+    _refuse_unparseable_columns(con, loc, raw, checks, parse_counts)
+    report.problems.extend(csv_problems)
+    _create_clean_table(con, table, loc, raw, checks)
+    if _count(con, table.name) < rows:
+        report.problems.extend(_collect_problems(con, table.name, loc, raw, checks))
+    _resolve_keys(con, table, report)
+    report.rows_loaded = _count(con, table.name)
     for name in raw.cleanup:
         con.execute(f"DROP TABLE IF EXISTS {name}")
-    report.notes.extend(_column_notes(table, raw, mapping))
-    malformed = sum(p.rows for p in csv_problems)
-    report.rows_read = con.execute(f"SELECT count(*) FROM {checked}").fetchone()[0] + malformed
-    _refuse_unparseable_columns(con, table, checked, loc.origin, present, report.rows_read)
-    report.problems.extend(csv_problems)
-    report.problems.extend(_collect_problems(con, table.name, checked))
-    _resolve_keys(con, table, checked, report)
-    report.rows_loaded = con.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]
-    con.execute(f"DROP TABLE {checked}")
     return report
+
+
+def _count(con, relation: str) -> int:
+    return con.execute(f"SELECT count(*) FROM {relation}").fetchone()[0]
+
+
+def _scan(con, loc: _Located, sql: str, params: dict):
+    """Run a statement that reads the source's rows: a DuckDB error there is an error of the file."""
+    try:
+        return con.execute(sql, params)
+    except duckdb.Error as exc:
+        reader = {"csv": "CSV", "parquet": "Parquet"}.get(loc.kind, "a table")
+        raise SourceError([f"{loc.origin}: cannot be read as {reader} ({_first_line(exc, loc.path)})"]) from None
+
+
+def _read_once(con, table: Table, loc: _Located, raw: _Raw, mapping: dict[str, str]) -> _Raw:
+    """`_row` and the contract's columns of `raw` read into a temp table, so that every later
+    scan sees the same row numbers (and a CSV file is parsed, and its rejects stored, once)."""
+    for name in raw.cleanup:
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+    rows = f"_checked_{table.name}"
+    columns = ", ".join(["_row", *mapping.values()])
+    _scan(con, loc, f"CREATE OR REPLACE TEMP TABLE {rows} AS SELECT {columns} FROM {raw.relation}", raw.params)
+    return _Raw(rows, {}, raw.names, raw.types, cleanup=[rows], stable_rows=True)
+
+
+def _read_csv_rows(con, table: Table, loc: _Located, raw: _Raw, mapping: dict[str, str], names: list[str],
+                   delimiter: str, report: TableReport) -> tuple[_Raw, list[Problem]]:
+    """The CSV file's parsed rows (numbered as rows of the file) and its malformed rows as problems."""
+    rows = _read_once(con, table, loc, raw, mapping)
+    bad = _csv_rejected(con, loc)
+    not_text = [b for b in bad if b[1] == "INVALID ENCODING"]
+    if not_text and not _has_non_ascii(con, loc, names, delimiter):
+        # Some rows are not UTF-8 and not one row that is has a non-ASCII character: the file is
+        # in a one-byte encoding. Latin-1 reads every byte; the report says it was a guess.
+        raw = _csv_raw(loc, names, delimiter, "latin-1")
+        rows = _read_once(con, table, loc, raw, mapping)
+        bad = _csv_rejected(con, loc)
+        report.notes.append(
+            f"not UTF-8 ({len(not_text):,} rows have bytes that are not UTF-8, first at row {not_text[0][0]}): "
+            "read as Latin-1 (ISO-8859-1). Check that accented letters look right; a file saved as UTF-8 needs no guess"
+        )
+    problems = _csv_problems(loc, bad, raw, delimiter, _count(con, rows.relation))
+    if bad:
+        _renumber(con, rows.relation, table.name, bad)
+    for name in raw.cleanup:
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+    return rows, problems
 
 
 def _map_columns(table: Table, loc: _Located, raw: _Raw) -> dict[str, str]:
@@ -607,22 +641,33 @@ def _column_notes(table: Table, raw: _Raw, mapping: dict[str, str]) -> list[str]
     return notes
 
 
-def _typed(column: Column, source: str) -> str:
-    """SQL that turns a raw value into the contract type, NULL when it does not parse."""
+# Kinds whose value is used as it is when the source column already has the contract's type
+# (a typed Parquet file or DuckDB table): no cast, and no check whether it parses. A CSV column
+# is text, so there only ids and strings are. (`number` is not among them: NaN and infinity
+# are rejected.)
+AS_IS_KINDS = ("id", "string", "timestamp", "money", "int", "bool", "date")
+
+
+def _typed(column: Column, source: str, source_type: str) -> tuple[str, bool]:
+    """SQL that turns a raw value into the contract type (NULL when it does not parse), and
+    whether that can happen to a given value."""
+    if column.kind in AS_IS_KINDS and source_type == SQL_TYPES[column.kind]:
+        # E.g. a Parquet TIMESTAMP or BIGINT: the casts below would return the value unchanged.
+        return source, False
     if column.kind in ("id", "string"):
-        return f"CAST({source} AS VARCHAR)"
+        return f"CAST({source} AS VARCHAR)", False
     if column.kind == "timestamp":
         # Through TIMESTAMPTZ: an offset is honoured, a naive value is taken as UTC.
-        return f"TRY_CAST(TRY_CAST({source} AS TIMESTAMPTZ) AS TIMESTAMP)"
+        return f"TRY_CAST(TRY_CAST({source} AS TIMESTAMPTZ) AS TIMESTAMP)", True
     if column.kind == "int":
         # 2.5 is not an integer (a plain cast would round it to 3).
         return (
             f"CASE WHEN TRY_CAST({source} AS DECIMAL(38,6)) = TRY_CAST({source} AS BIGINT) "
             f"THEN TRY_CAST({source} AS BIGINT) END"
-        )
+        ), True
     if column.kind == "number":
-        return f"CASE WHEN isfinite(TRY_CAST({source} AS DOUBLE)) THEN TRY_CAST({source} AS DOUBLE) END"
-    return f"TRY_CAST({source} AS {SQL_TYPES[column.kind]})"
+        return f"CASE WHEN isfinite(TRY_CAST({source} AS DOUBLE)) THEN TRY_CAST({source} AS DOUBLE) END", True
+    return f"TRY_CAST({source} AS {SQL_TYPES[column.kind]})", True
 
 
 KIND_WORDS = {
@@ -635,105 +680,164 @@ KIND_WORDS = {
 }
 
 
-def _checked_sql(table: Table, raw: str, mapping: dict[str, str], present: tuple[str, ...]) -> str:
-    """Typed columns plus `_problems`: a list of 'column|reason' for every broken rule of a row.
+@dataclass
+class _Checks:
+    """A table's rows typed, and the contract's rules as conditions over them.
 
-    Every name in this SQL is a contract name or a positional `c<i>` made by this module.
+    Every name in this SQL is a contract name or a positional `c<i>` made by this module;
+    values (event types, the future limit) are bound parameters in `params`.
     """
-    typed_cols, given_cols, checks = [], [], []
+
+    typed: str  # SELECT of `_row`, the file's columns used (`c<i>`) and every contract column typed
+    failures: list[str] = field(default_factory=list)  # one condition per rule: true when a row breaks it
+    columns: list[str] = field(default_factory=list)  # the column and reason each failure is reported under
+    reasons: list[str] = field(default_factory=list)
+    params: dict = field(default_factory=dict)
+    # Columns whose given values may not parse, with their positional column: (column, `c<i>`).
+    parse_checked: list[tuple[Column, str]] = field(default_factory=list)
+
+    def add(self, condition: str, column: str, reason: str) -> None:
+        self.failures.append(condition)
+        self.columns.append(column)
+        self.reasons.append(reason)
+
+    @property
+    def ok(self) -> str:
+        """True when a row breaks no rule. A condition that is NULL (e.g. a rule on a NULL event
+        type) breaks nothing, as a `CASE WHEN` that does not fire."""
+        if not self.failures:
+            return "true"
+        return "NOT coalesce(" + " OR ".join(f"({f})" for f in self.failures) + ", false)"
+
+
+def _checks(table: Table, raw: _Raw, mapping: dict[str, str], present: tuple[str, ...], now) -> _Checks:
+    """The typed rows of `raw` and one condition per contract rule (absent columns are NULL)."""
+    typed_cols, sources = [], []
+    given: dict[str, str] = {}  # contract column -> SQL: the file gives a value in this row
+    parse_checked = []
     for col in table.columns:
-        sql_type = SQL_TYPES[col.kind]
         if col.name in present:
             source = mapping[col.name]
-            typed_cols.append(f"{_typed(col, source)} AS {col.name}")
-            given_cols.append(f"{source} IS NOT NULL AS {col.name}__given")
+            sql, can_fail = _typed(col, source, raw.types[int(source[1:])])
+            typed_cols.append(f"{sql} AS {col.name}")
+            sources.append(source)
+            given[col.name] = f"{source} IS NOT NULL"
+            if can_fail and col.kind in KIND_WORDS:
+                parse_checked.append((col, source))
         else:
-            typed_cols.append(f"CAST(NULL AS {sql_type}) AS {col.name}")
-            given_cols.append(f"false AS {col.name}__given")
+            typed_cols.append(f"CAST(NULL AS {SQL_TYPES[col.kind]}) AS {col.name}")
+            given[col.name] = "false"
+    checks = _Checks(f"SELECT {', '.join(['_row', *sources, *typed_cols])} FROM {raw.relation}",
+                     parse_checked=parse_checked)
+    for col, source in parse_checked:
+        checks.add(f"{source} IS NOT NULL AND {col.name} IS NULL", col.name, KIND_WORDS[col.kind])
+    for col in table.columns:
         c = col.name
         if col.required:
-            checks.append(f"CASE WHEN NOT {c}__given THEN '{c}|missing value' END")
-        if col.kind in KIND_WORDS:
-            checks.append(f"CASE WHEN {c}__given AND {c} IS NULL THEN '{c}|{KIND_WORDS[col.kind]}' END")
+            checks.add(f"NOT ({given[c]})", c, "missing value")
         if col.rule:
-            checks.append(f"CASE WHEN {c} IS NOT NULL AND NOT ({col.rule.format(c=c)}) THEN '{c}|{col.rule_reason}' END")
-    for event_type, needed in table.required_when.items():
+            checks.add(f"{c} IS NOT NULL AND NOT ({col.rule.format(c=c)})", c, col.rule_reason)
+    for i, (event_type, needed) in enumerate(table.required_when.items()):
+        checks.params[f"event_type_{i}"] = event_type
         for c in needed:
-            checks.append(
-                f"CASE WHEN event_type = '{event_type}' AND {c} IS NULL THEN '{c}|missing value for a {event_type} event' END"
-            )
-    for c in table.no_future:
-        checks.append(f"CASE WHEN {c} > $future_limit THEN '{c}|more than a day in the future' END")
-    typed_select = ", ".join(["_row", *typed_cols, *given_cols])
-    value_cols = ", ".join(c.name for c in table.columns)
-    problems = "list_filter([" + ", ".join(checks) + "], lambda p: p IS NOT NULL)" if checks else "[]::VARCHAR[]"
-    return (
-        f"SELECT _row, {value_cols}, {problems} AS _problems, "
-        + ", ".join(f"{c.name}__given" for c in table.columns)
-        + f" FROM (SELECT {typed_select} FROM {raw})"
-    )
+            checks.add(f"event_type = $event_type_{i} AND {c} IS NULL", c, f"missing value for a {event_type} event")
+    if table.no_future:
+        checks.params["future_limit"] = now + FUTURE_TOLERANCE
+        for c in table.no_future:
+            checks.add(f"{c} > $future_limit", c, "more than a day in the future")
+    return checks
 
 
-def _refuse_unparseable_columns(con, table, checked, origin, present, rows_read) -> None:
+def _count_rows(con, loc: _Located, raw: _Raw, checks: _Checks) -> tuple[int, list[tuple[int, int]]]:
+    """Rows read, and for each column whose values may not parse: (values given, values parsed).
+
+    One aggregate; for a Parquet file of the contract's types it is a count from the file's metadata.
+    """
+    counts = [f"count({source}), count({col.name})" for col, source in checks.parse_checked]
+    row = _scan(con, loc, f"SELECT {', '.join(['count(*)', *counts])} FROM ({checks.typed})", raw.params).fetchone()
+    return row[0], list(zip(row[1::2], row[2::2]))
+
+
+def _refuse_unparseable_columns(con, loc: _Located, raw: _Raw, checks: _Checks,
+                                parse_counts: list[tuple[int, int]]) -> None:
     """A column in which not a single given value parses has the wrong type as a whole."""
     errors = []
-    for col in table.columns:
-        if col.name not in present or col.kind not in KIND_WORDS:
-            continue
-        given, parsed = con.execute(
-            f"SELECT count(*) FILTER ({col.name}__given), count({col.name}) FROM {checked}"
-        ).fetchone()
+    for (col, source), (given, parsed) in zip(checks.parse_checked, parse_counts):
         if given > 0 and parsed == 0:
-            example = con.execute(
-                f"SELECT CAST(_row AS BIGINT) FROM {checked} WHERE {col.name}__given ORDER BY _row LIMIT 1"
+            example = _scan(
+                con, loc, f"SELECT min(_row) FROM {raw.relation} WHERE {source} IS NOT NULL", raw.params
             ).fetchone()[0]
             errors.append(
-                f"{origin}: column '{col.name}' is {KIND_WORDS[col.kind]} in any of its {given} rows "
+                f"{loc.origin}: column '{col.name}' is {KIND_WORDS[col.kind]} in any of its {given} rows "
                 f"(expected {col.kind}; first at row {example})"
             )
     if errors:
         raise SourceError(errors)
 
 
-def _collect_problems(con, table_name: str, checked: str) -> list[Problem]:
-    rows = con.execute(
+def _create_clean_table(con, table: Table, loc: _Located, raw: _Raw, checks: _Checks) -> None:
+    """The table the metrics read: the typed rows that break no rule, defaults filled in.
+
+    Straight from the file, with no copy in between; repeated keys are resolved on it afterwards.
+    """
+    values = ", ".join(
+        f"COALESCE({c.name}, {c.default}) AS {c.name}" if c.default else c.name for c in table.columns
+    )
+    order = "" if table.key else " ORDER BY _row"  # a table without a key keeps the file's order
+    _scan(
+        con, loc,
+        f"CREATE OR REPLACE TABLE {table.name} AS SELECT _row, {values} FROM ({checks.typed}) WHERE {checks.ok}{order}",
+        {**raw.params, **checks.params},
+    )
+
+
+def _collect_problems(con, table_name: str, loc: _Located, raw: _Raw, checks: _Checks) -> list[Problem]:
+    """The broken rules of the rows that were not loaded, per column and reason with example rows.
+
+    Only those rows (usually few) get a list of their broken rules, as positions in `checks`.
+    """
+    broken = ", ".join(f"CASE WHEN {f} THEN {i} END" for i, f in enumerate(checks.failures, 1))
+    rows = _scan(
+        con, loc,
         f"""
-        SELECT split_part(p, '|', 1) AS col, split_part(p, '|', 2) AS reason,
+        SELECT list_extract($columns, _rule) AS col, list_extract($reasons, _rule) AS reason,
                count(*) AS n, list(_row ORDER BY _row)[1:{EXAMPLE_ROWS}] AS examples
-        FROM (SELECT _row, unnest(_problems) AS p FROM {checked})
+        FROM (
+            SELECT _row, unnest(list_filter([{broken}], lambda r: r IS NOT NULL)) AS _rule
+            FROM ({checks.typed}) WHERE NOT ({checks.ok})
+        )
         GROUP BY ALL ORDER BY n DESC, col, reason
-        """
+        """,
+        {**raw.params, **checks.params, "columns": checks.columns, "reasons": checks.reasons},
     ).fetchall()
     return [Problem(table_name, col, reason, n, [int(x) for x in ex]) for col, reason, n, ex in rows]
 
 
-def _resolve_keys(con, table: Table, checked: str, report: TableReport) -> None:
-    """Build the clean table: valid rows, exact duplicates once, conflicting keys rejected."""
-    values = ", ".join(
-        f"COALESCE({c.name}, {c.default}) AS {c.name}" if c.default else c.name for c in table.columns
-    )
-    valid = f"(SELECT _row, {values} FROM {checked} WHERE len(_problems) = 0)"
+def _resolve_keys(con, table: Table, report: TableReport) -> None:
+    """Exact duplicates count once, and rows that share a key but differ are all rejected."""
     if not table.key:
-        con.execute(f"CREATE OR REPLACE TABLE {table.name} AS SELECT * FROM {valid} ORDER BY _row")
         return
     key = ", ".join(table.key)
     content = ", ".join(c.name for c in table.columns)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _valid AS SELECT * FROM {valid}")
-    # Only keys that occur more than once need a closer look; for a clean source that is none,
-    # and the expensive distinct-row comparison never runs on the bulk of the rows.
+    # One pass over the keys finds those that occur more than once; for a clean source that is
+    # none, and the expensive distinct-row comparison below never runs.
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _repeated AS SELECT {key} FROM {table.name} GROUP BY ALL HAVING count(*) > 1")
+    if not _count(con, "_repeated"):
+        con.execute("DROP TABLE _repeated")
+        return
+    # The repeated keys replaced by what is needed of their rows: copies, distinct versions, the first.
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _repeated AS
-        WITH multi AS (SELECT {key} FROM _valid GROUP BY ALL HAVING count(*) > 1)
-        SELECT {key}, count(*) AS _copies, count(DISTINCT row({content})) AS _versions
-        FROM _valid JOIN multi USING ({key})
+        SELECT {key}, count(*) AS _copies, count(DISTINCT row({content})) AS _versions, min(_row) AS _first
+        FROM {table.name} SEMI JOIN _repeated USING ({key})
         GROUP BY ALL
         """
     )
     conflicts = con.execute(
         f"""
         SELECT count(*), list(_row ORDER BY _row)[1:{EXAMPLE_ROWS}]
-        FROM _valid SEMI JOIN (SELECT {key} FROM _repeated WHERE _versions > 1) USING ({key})
+        FROM {table.name} SEMI JOIN (SELECT {key} FROM _repeated WHERE _versions > 1) USING ({key})
         """
     ).fetchone()
     if conflicts[0]:
@@ -743,18 +847,14 @@ def _resolve_keys(con, table: Table, checked: str, report: TableReport) -> None:
     report.duplicates_merged = con.execute(
         "SELECT coalesce(sum(_copies - 1), 0) FROM _repeated WHERE _versions = 1"
     ).fetchone()[0]
+    # Conflicting keys lose all their rows; an exact duplicate keeps its first row.
+    same_key = " AND ".join(f"{table.name}.{k} = _repeated.{k}" for k in table.key)
     con.execute(
         f"""
-        CREATE OR REPLACE TABLE {table.name} AS
-        SELECT * FROM _valid ANTI JOIN _repeated USING ({key})
-        UNION ALL
-        SELECT * FROM (
-            SELECT * FROM _valid SEMI JOIN (SELECT {key} FROM _repeated WHERE _versions = 1) USING ({key})
-            QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY _row) = 1
-        )
+        DELETE FROM {table.name} USING _repeated
+        WHERE {same_key} AND (_repeated._versions > 1 OR {table.name}._row <> _repeated._first)
         """
     )
-    con.execute("DROP TABLE _valid")
     con.execute("DROP TABLE _repeated")
 
 
