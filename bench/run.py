@@ -123,12 +123,14 @@ class WorkerFailed(RuntimeError):
 WORKER_ENV: dict[str, str] = {}
 
 
-def worker_env(data_dir: Path, memory_limit: str | None) -> dict[str, str]:
+def worker_env(data_dir: Path, memory_limit: str | None, storage: str | None = None) -> dict[str, str]:
     """The workers' environment: the app's settings, with the benchmark's sources allowed."""
     allowed = [p for p in os.environ.get("RECDASH_ALLOWED_DIRS", "").split(os.pathsep) if p]
     env = {"PYTHONUNBUFFERED": "1", "RECDASH_ALLOWED_DIRS": os.pathsep.join(allowed + [str(REPO), str(data_dir.resolve())])}
     if memory_limit:
         env["RECDASH_MEMORY_LIMIT"] = memory_limit
+    if storage:
+        env["RECDASH_STORAGE"] = storage
     return env
 
 
@@ -362,6 +364,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"run the pandas baseline and the page only for sizes up to this (default {DEFAULT_COMPARE_UP_TO})")
     parser.add_argument("--runs-large", type=int,
                         help="runs for the sizes above --compare-up-to (default: --runs); at 50M one run takes minutes")
+    parser.add_argument("--storage", choices=("memory", "disk"),
+                        help="RECDASH_STORAGE for the measured processes: where loaded tables live (default memory; "
+                             "disk: a compressed temporary database file, less memory, slower loading)")
     parser.add_argument("--memory-limit",
                         help="RECDASH_MEMORY_LIMIT for the measured processes (e.g. 12GB), to keep a large size "
                              "from taking a shared machine's memory; DuckDB then spills to its temp folder")
@@ -381,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
         print("bench: give at least one size and one run", file=sys.stderr)
         return 2
     WORKER_ENV.clear()
-    WORKER_ENV.update(worker_env(args.data_dir, args.memory_limit))
+    WORKER_ENV.update(worker_env(args.data_dir, args.memory_limit, args.storage))
 
     started = time.perf_counter()
 
@@ -404,6 +409,7 @@ def main(argv: list[str] | None = None) -> int:
     info["loadavg_end"] = machine().get("loadavg")
     if args.memory_limit:
         info["memory_limit"] = args.memory_limit
+    info["storage"] = args.storage or os.environ.get("RECDASH_STORAGE") or "memory"
     rows, notes = report(results, info, args.runs if runs_large == args.runs else f"{args.runs} (above {size_label(compare_up_to)}: {runs_large})")
     print()
     print_table(rows, notes)

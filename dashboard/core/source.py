@@ -30,6 +30,9 @@ import csv
 import datetime as dt
 import gzip
 import re
+import shutil
+import tempfile
+import weakref
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,9 +135,20 @@ class _Located:
 
 
 def new_connection(settings: settings_module.Settings | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory database with the server's limits; nothing is installed or loaded on demand."""
+    """A database with the server's limits; nothing is installed or loaded on demand.
+
+    In memory by default; with `storage = disk` a temporary DuckDB file of its own under temp_dir,
+    removed when the connection goes (the tables are compressed there: see settings.py).
+    """
     settings = settings or settings_module.current()
-    con = duckdb.connect(":memory:")
+    if settings.storage == "disk":
+        settings.temp_dir.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix="source-", dir=settings.temp_dir))
+        con = duckdb.connect(str(folder / "tables.duckdb"))
+        # The file lives as long as the connection object (or until the process exits).
+        weakref.finalize(con, shutil.rmtree, folder, True)
+    else:
+        con = duckdb.connect(":memory:")
     # Naive timestamps mean UTC; instants are compared in UTC, zones only make weeks and days.
     con.execute("SET TimeZone = 'UTC'")
     # Progress is reported by the callers in their own words, not by DuckDB's bar on stderr.
