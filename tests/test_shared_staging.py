@@ -81,3 +81,15 @@ def test_past_the_bound_a_run_builds_its_own_copy(small_demo, monkeypatch):
     # ... and the table is still right.
     expected = _table(load_source(small_demo, now=NOW), "business_weekly", berlin)
     pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-12)
+
+
+def test_dropping_the_shared_tables_starts_cold_and_stays_right(small_demo):
+    shared = load_source(small_demo, now=NOW)
+    expected = _table(shared, "buyer_weekly", Params())
+    cursor = shared.cursor()
+    shared_staging(shared).drop_all(cursor)
+    cursor.close()
+    assert shared_staging(shared).names() == []
+    left = shared.con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_staged_%'").fetchone()[0]
+    assert left == 0
+    pd.testing.assert_frame_equal(_table(shared, "buyer_weekly", Params()), expected)

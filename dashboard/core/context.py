@@ -131,6 +131,14 @@ class SharedStaging:
         with self._lock:
             return sorted(self._tables.values())
 
+    def drop_all(self, cursor) -> None:
+        """Forget and drop every shared table (for measurements that must start cold; no run
+        may be using them)."""
+        with self._lock:
+            for table in self._tables.values():
+                cursor.execute(f'DROP TABLE IF EXISTS main."{table}"')
+            self._tables.clear()
+
 
 _REGISTRY_LOCK = threading.Lock()
 
