@@ -14,8 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import special as _sp
-from scipy import stats as _st
+from scipy import special as _sp  # scipy.stats' distributions evaluate these; importing stats costs 0.7 s more
 
 # Every 95 % interval in the spec uses this z (not norm.ppf(0.975) = 1.95996398...).
 Z95 = 1.959964
@@ -90,7 +89,7 @@ def _z_two_sided(alpha: float) -> float:
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
     if alpha == 0.05:
         return Z95
-    return float(_st.norm.isf(alpha / 2.0))
+    return float(-_sp.ndtri(alpha / 2.0))  # = scipy.stats.norm.isf
 
 
 def _is_constant(a: np.ndarray) -> bool:
@@ -225,7 +224,7 @@ def delta_vs_control(mean_t, var_t, n_t, mean_c, var_c, n_c) -> dict:
         return out
     out["ci_low"] = delta - Z95 * se
     out["ci_high"] = delta + Z95 * se
-    out["p_value"] = float(min(1.0, 2.0 * _st.norm.sf(abs(delta) / se)))
+    out["p_value"] = float(min(1.0, 2.0 * _sp.ndtr(-abs(delta) / se)))
     return out
 
 
@@ -263,7 +262,7 @@ def srm_p_value(counts: Sequence[int], shares: Sequence[float | None]) -> float 
                 return 0.0
             continue
         chi2 += (o - e) ** 2 / e
-    return float(_st.chi2.sf(chi2, k - 1))
+    return float(_sp.chdtrc(k - 1, chi2))  # = scipy.stats.chi2.sf
 
 
 def mde(var_t, n_t, var_c, n_c, alpha: float = 0.05, power: float = 0.8) -> float | None:
@@ -276,7 +275,7 @@ def mde(var_t, n_t, var_c, n_c, alpha: float = 0.05, power: float = 0.8) -> floa
     """
     if not 0.0 < power < 1.0:
         raise ValueError(f"power must be in (0, 1), got {power!r}")
-    z = _z_two_sided(alpha) + float(_st.norm.ppf(power))
+    z = _z_two_sided(alpha) + float(_sp.ndtri(power))
     se = _se(var_t, n_t, var_c, n_c)
     if se is None:
         return None
