@@ -47,6 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--data", required=True, type=Path, help="folder of table files or .duckdb file")
     export.add_argument("--out", required=True, type=Path)
     export.add_argument("--zip", action="store_true", help="also write every table into DIR/metric_tables.zip")
+    export.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
+                        help="where the metric SQL runs: DuckDB in this process (default) or Apache Spark")
+    export.add_argument("--spark-master", metavar="URL",
+                        help="Spark master with --engine spark (default local[*]: every core of this machine)")
     add_metric_options(export)
 
     report = commands.add_parser("report", help="write the weekly review as one self-contained HTML file")
@@ -145,6 +149,12 @@ def cmd_export(args) -> int:
     from dashboard.core.source import SourceError, load_source
 
     params = params_from_args(args)
+    if args.engine == "spark":
+        return cmd_export_spark(args, params)
+    if args.spark_master:
+        from dashboard.core.params import ParamError
+
+        raise ParamError("--spark-master needs --engine spark")
     try:
         say(f"loading {args.data}")
         source = load_source(args.data)
@@ -154,6 +164,32 @@ def cmd_export(args) -> int:
         return EXIT_UNUSABLE
     started = time.perf_counter()
     result = export_tables(source, params, args.out, progress=say, zip_name="metric_tables.zip" if args.zip else None)
+    for table, rows in result.written.items():
+        print(f"wrote {args.out / (table + '.csv')} ({rows:,} rows)")
+    for table, reason in result.unavailable.items():
+        print(f"not written: {table}.csv — {reason}")
+    if args.zip:
+        print(f"wrote {args.out / 'metric_tables.zip'}")
+    say(f"done in {time.perf_counter() - started:.1f} s")
+    return EXIT_OK
+
+
+def cmd_export_spark(args, params) -> int:
+    """export --engine spark: the same tables and files, computed by Spark (docs/scale-out.md)."""
+    from dashboard.core.source import SourceError
+    from dashboard.core.spark.engine import EngineUnavailable, export
+
+    started = time.perf_counter()
+    try:
+        result = export(args.data, params, args.out, master=args.spark_master, progress=say,
+                        zip_name="metric_tables.zip" if args.zip else None)
+    except EngineUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_ARGS
+    except SourceError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return EXIT_UNUSABLE
     for table, rows in result.written.items():
         print(f"wrote {args.out / (table + '.csv')} ({rows:,} rows)")
     for table, reason in result.unavailable.items():
