@@ -164,6 +164,11 @@ def cmd_export(args) -> int:
         return EXIT_UNUSABLE
     started = time.perf_counter()
     result = export_tables(source, params, args.out, progress=say, zip_name="metric_tables.zip" if args.zip else None)
+    return say_written(args, result, started)
+
+
+def say_written(args, result, started: float) -> int:
+    """What an export wrote and left out, whichever engine computed it."""
     for table, rows in result.written.items():
         print(f"wrote {args.out / (table + '.csv')} ({rows:,} rows)")
     for table, reason in result.unavailable.items():
@@ -190,14 +195,7 @@ def cmd_export_spark(args, params) -> int:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
         return EXIT_UNUSABLE
-    for table, rows in result.written.items():
-        print(f"wrote {args.out / (table + '.csv')} ({rows:,} rows)")
-    for table, reason in result.unavailable.items():
-        print(f"not written: {table}.csv — {reason}")
-    if args.zip:
-        print(f"wrote {args.out / 'metric_tables.zip'}")
-    say(f"done in {time.perf_counter() - started:.1f} s")
-    return EXIT_OK
+    return say_written(args, result, started)
 
 
 def cmd_report(args) -> int:

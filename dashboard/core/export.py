@@ -88,16 +88,24 @@ def export_tables(
     zip_name: str | None = None,
 ) -> ExportResult:
     """One CSV per available table into out_dir (and, with zip_name, the same as one zip)."""
+    computed, unavailable = compute_all(source, params, progress, tables)
+    return write_export(out_dir, computed, unavailable, source.name, params, "duckdb", zip_name)
+
+
+def write_export(out_dir: str | Path, computed: dict[str, pd.DataFrame], unavailable: dict[str, str],
+                 source_name: str, params: Params, engine: str, zip_name: str | None = None,
+                 about: dict[str, str] | None = None) -> ExportResult:
+    """The files of an export, whichever engine computed the tables: one CSV per table,
+    EXPORT_INFO, and with zip_name the bundle (its README says `about`, default the parameters)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    computed, unavailable = compute_all(source, params, progress, tables)
     result = ExportResult(unavailable=unavailable)
     for name, frame in computed.items():
         (out / f"{name}.csv").write_text(csv_text(frame), encoding="utf-8")
         result.written[name] = len(frame)
-    (out / EXPORT_INFO).write_text(export_info(source.name, params, "duckdb", unavailable), encoding="utf-8")
+    (out / EXPORT_INFO).write_text(export_info(source_name, params, engine, unavailable), encoding="utf-8")
     if zip_name:
-        (out / zip_name).write_bytes(bundle(computed, describe_params(source.name, params), unavailable))
+        (out / zip_name).write_bytes(bundle(computed, about or describe_params(source_name, params), unavailable))
     return result
 
 
@@ -151,10 +159,12 @@ def describe_params(source_name: str, params: Params) -> dict[str, str]:
 
 
 def compute_all(source: Source, params: Params, progress: Callable[[str], None] | None = None,
-                tables: tuple[str, ...] = METRIC_TABLES) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
-    """Every metric table that the source can feed, and the reasons for the others."""
+                tables: tuple[str, ...] = METRIC_TABLES, new_context=MetricContext
+                ) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+    """Every metric table that the source can feed, and the reasons for the others.
+    `new_context`: the engine's run (MetricContext, or SparkMetricContext for a Spark source)."""
     computed, unavailable = {}, {}
-    ctx = MetricContext(source, params)
+    ctx = new_context(source, params)
     try:
         for number, name in enumerate(tables, start=1):
             if progress:

@@ -13,9 +13,9 @@ from typing import Callable
 
 import pandas as pd
 
-from dashboard.core.context import Unavailable
-from dashboard.core.export import EXPORT_INFO, ExportResult, bundle, csv_text, describe_params, export_info
-from dashboard.core.metrics import METRIC_TABLES, compute_table
+from dashboard.core import export as export_files  # (`export` is this module's command)
+from dashboard.core.export import ExportResult
+from dashboard.core.metrics import METRIC_TABLES
 from dashboard.core.params import Params
 
 # pyspark and sqlglot are imported only once Spark is known to be usable (check_available), so
@@ -35,38 +35,17 @@ def compute_all(source, params: Params, progress: Callable[[str], None] | None =
     """Every metric table that the source can feed, and the reasons for the others."""
     from dashboard.core.spark.context import SparkMetricContext
 
-    computed, unavailable = {}, {}
-    ctx = SparkMetricContext(source, params)
-    try:
-        for number, name in enumerate(tables, start=1):
-            if progress:
-                progress(f"[{number}/{len(tables)}] {name}")
-            try:
-                computed[name] = compute_table(name, ctx)
-            except Unavailable as reason:
-                unavailable[name] = str(reason)
-    finally:
-        ctx.close()
-    return computed, unavailable
+    return export_files.compute_all(source, params, progress, tables, new_context=SparkMetricContext)
 
 
 def write_tables(source, params: Params, out_dir: str | Path,
                  progress: Callable[[str], None] | None = None, tables: tuple[str, ...] = METRIC_TABLES,
                  zip_name: str | None = None) -> ExportResult:
-    """One CSV per available table into out_dir, plus export.json (the parameters, engine
-    "spark") and with zip_name the zip, as `dashboard.core.export.export_tables` writes them."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    """The files `dashboard.core.export.export_tables` writes, with engine "spark"."""
     computed, unavailable = compute_all(source, params, progress, tables)
-    result = ExportResult(unavailable=unavailable)
-    for name, frame in computed.items():
-        (out / f"{name}.csv").write_text(csv_text(frame), encoding="utf-8")
-        result.written[name] = len(frame)
-    (out / EXPORT_INFO).write_text(export_info(source.name, params, "spark", unavailable), encoding="utf-8")
-    if zip_name:
-        about = {**describe_params(source.name, params), "engine": f"Spark {source.spark.version} ({source.spark.sparkContext.master})"}
-        (out / zip_name).write_bytes(bundle(computed, about, unavailable))
-    return result
+    about = {**export_files.describe_params(source.name, params),
+             "engine": f"Spark {source.spark.version} ({source.spark.sparkContext.master})"}
+    return export_files.write_export(out_dir, computed, unavailable, source.name, params, "spark", zip_name, about)
 
 
 def check_available() -> None:
