@@ -67,8 +67,8 @@ def exported_report(src: ExportedSource, prefix: str, params) -> None:
         column = WEEKLY_COLUMN.get(table)
         weeks = frame[column].dropna() if frame is not None and column in frame else pd.Series(dtype="datetime64[us]")
         rows.append({"table": table, "in_folder": frame is not None, "rows": len(frame) if frame is not None else 0,
-                     "first_week": weeks.min() if not weeks.empty else None,
-                     "last_week": weeks.max() if not weeks.empty else None})
+                     "first_week": weeks.min().date() if not weeks.empty else None,
+                     "last_week": weeks.max().date() if not weeks.empty else None})
     widgets.table(pd.DataFrame(rows), f"{prefix}exported_tables", params)
     if src.params is None:
         st.caption("No export.json in the folder: the parameters these tables were computed with are unknown.")
