@@ -111,3 +111,12 @@ def test_the_sidebar_shows_the_export_parameters_and_narrows_dates(export_dir, m
     dates.set_value((last - dt.timedelta(days=13), last)).run()
     shown = table_with(at, "week_start", "gmv", "net_gmv")
     assert len(shown) == 2
+
+
+@pytest.mark.parametrize("params", [
+    Params(),
+    Params(tz="Asia/Kolkata", window_days=0, n_sales=0, k=3, start=dt.date(2026, 9, 2), end=dt.date(2026, 10, 1),
+           blocks=("home_feed", "cart_upsell"), platform="ios"),
+])
+def test_parameters_round_trip_through_their_options(params):
+    assert Params.from_options(params.as_options()) == params

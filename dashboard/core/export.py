@@ -111,17 +111,10 @@ def write_export(out_dir: str | Path, computed: dict[str, pd.DataFrame], unavail
 
 def export_info(source_name: str, params: Params, engine: str, unavailable: dict[str, str]) -> str:
     """The JSON of EXPORT_INFO: parameters as the CLI takes them, engine, source, time, tables left out."""
-    values = {
-        "tz": params.tz, "window_days": params.window_days, "n_sales": params.n_sales, "k": params.k,
-        "start": params.start.isoformat() if params.start else None,
-        "end": params.end.isoformat() if params.end else None,
-        "blocks": list(params.blocks) if params.blocks is not None else None,
-        "platform": params.platform,
-    }
     return json.dumps({
         "engine": engine, "source": source_name,
         "made_at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "not_written": unavailable, "params": values,
+        "not_written": unavailable, "params": params.as_options(),
     }, indent=2) + "\n"
 
 

@@ -212,14 +212,7 @@ def read_export_info(folder: Path) -> tuple[Params | None, dict[str, str]]:
         return None, {}
     try:
         info = json.loads(file.read_text(encoding="utf-8"))
-        given = info["params"]
-        params = Params(
-            tz=given["tz"], window_days=int(given["window_days"]), n_sales=int(given["n_sales"]), k=int(given["k"]),
-            start=dt.date.fromisoformat(given["start"]) if given.get("start") else None,
-            end=dt.date.fromisoformat(given["end"]) if given.get("end") else None,
-            blocks=tuple(given["blocks"]) if given.get("blocks") is not None else None,
-            platform=given.get("platform"),
-        )
+        params = Params.from_options(info["params"])
     except (OSError, ValueError, KeyError, TypeError, ParamError) as exc:
         raise ExportedError(f"{file.name}: cannot be read as the parameters of an export ({exc})") from None
     about = {str(k): str(v) for k, v in info.items() if k != "params"}

@@ -49,6 +49,28 @@ class Params:
         }
 
 
+    def as_options(self) -> dict:
+        """The values as the command line takes them, JSON-ready (export.json)."""
+        return {
+            "tz": self.tz, "window_days": self.window_days, "n_sales": self.n_sales, "k": self.k,
+            "start": self.start.isoformat() if self.start else None,
+            "end": self.end.isoformat() if self.end else None,
+            "blocks": list(self.blocks) if self.blocks is not None else None,
+            "platform": self.platform,
+        }
+
+    @classmethod
+    def from_options(cls, values: dict) -> Params:
+        """The inverse of as_options; ParamError, KeyError, TypeError or ValueError for bad values."""
+        return cls(
+            tz=values["tz"], window_days=int(values["window_days"]), n_sales=int(values["n_sales"]), k=int(values["k"]),
+            start=dt.date.fromisoformat(values["start"]) if values.get("start") else None,
+            end=dt.date.fromisoformat(values["end"]) if values.get("end") else None,
+            blocks=tuple(values["blocks"]) if values.get("blocks") is not None else None,
+            platform=values.get("platform"),
+        )
+
+
 def week_start(day: dt.date) -> dt.date:
     return day - dt.timedelta(days=day.weekday())
 
