@@ -7,6 +7,7 @@ import zoneinfo
 
 import streamlit as st
 
+from dashboard.core.export import describe_params
 from dashboard.core.exported import ExportedSource
 from dashboard.core.params import Params
 from dashboard.core.source import Source
@@ -98,10 +99,10 @@ def exported_sidebar(source: ExportedSource) -> Params:
         bar.caption("Exported metric tables whose parameters are not recorded (no export.json): "
                     "they are shown as they were written.")
     else:
+        settings = describe_params(source.name, fixed)
         bar.caption("Exported metric tables, computed with: "
-                    f"blocks {', '.join(fixed.blocks) if fixed.blocks else 'all'} · platform {fixed.platform or 'all'} · "
-                    f"time zone {fixed.tz} · attribution window {fixed.window_days} days · N {fixed.n_sales} · "
-                    f"k {fixed.k}. Export again to change them.")
+                    + " · ".join(f"{what} {value}" for what, value in settings.items() if what not in ("source", "made at"))
+                    + ". Export again to change them.")
     return Params(tz=fixed.tz, window_days=fixed.window_days, n_sales=fixed.n_sales, k=fixed.k,
                   start=start if start != first else None, end=end if end != last else None,
                   blocks=fixed.blocks, platform=fixed.platform)

@@ -5,6 +5,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from dashboard.core.export import describe_params
 from dashboard.core.exported import WEEKLY_COLUMN, ExportedSource
 from dashboard.core.families import families
 from dashboard.core.metrics import METRIC_TABLES
@@ -73,12 +74,9 @@ def exported_report(src: ExportedSource, prefix: str, params) -> None:
     if src.params is None:
         st.caption("No export.json in the folder: the parameters these tables were computed with are unknown.")
         return
-    facts = {**src.about, "time zone": src.params.tz, "attribution window (days)": str(src.params.window_days),
-             "seller threshold N": str(src.params.n_sales), "offline cut-off k": str(src.params.k),
-             "blocks": ", ".join(src.params.blocks) if src.params.blocks else "all",
-             "platform": src.params.platform or "all",
-             "dates": f"{src.params.start or 'first'} to {src.params.end or 'last'}"}
-    facts.pop("not_written", None)
+    # As the export's zip README says them, with when and by which engine the export was made.
+    facts = {**describe_params(src.about.get("source", "unknown"), src.params),
+             "made at": src.about.get("made_at", "unknown"), "engine": src.about.get("engine", "unknown")}
     widgets.table(pd.DataFrame({"setting": list(facts), "value": list(facts.values())}),
                   f"{prefix}export_parameters", params)
 

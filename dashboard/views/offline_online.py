@@ -59,7 +59,7 @@ if chosen is None:
     widgets.unavailable(f"The scatter of the pairs: {pairs_reason}")
 elif chosen.empty:
     st.info("No usable pair for this combination.")
-if chosen is not None and not chosen.empty:
+else:
     widgets.chart(charts.pair_scatter(chosen, summary_dict, offline, online), chosen,
                   f"offline_online_pairs_{offline}_{online}", params)
 if len(summary):
