@@ -5,10 +5,11 @@ them; each file names the staging tables it reads in a `Depends:` line of its he
 order is derived, not maintained by hand.
 
 Where a staging table lives depends on what it reads:
-- A table that depends on neither the block nor the date filter (`stg_tz`, `stg_clicks`,
-  `stg_lines`, `stg_touches`, `stg_sessions`) is built once per source and per value of the
-  parameters it reads (time zone, platform, window), kept in the source's database and shared by
-  every later run: a filter change on a page then rebuilds only what the filter touches.
+- A table that depends on neither the block nor the date filter (derived from the `$names` its
+  SQL and its dependencies read: today `stg_tz`, `stg_clicks`, `stg_lines`, `stg_touches`,
+  `stg_sessions`, `stg_activity_all`) is built once per source and per value of the parameters it
+  reads (time zone, platform, window), kept in the source's database and shared by every later
+  run: a filter change on a page then rebuilds only what the filter touches.
 - The rest are temporary tables of the run's cursor, dropped with it.
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ import hashlib
 import json
 import re
 import threading
+import weakref
 
 import pandas as pd
 
@@ -140,13 +142,14 @@ class SharedStaging:
             self._tables.clear()
 
 
-_REGISTRY_LOCK = threading.Lock()
+_SHARED: weakref.WeakKeyDictionary[Source, SharedStaging] = weakref.WeakKeyDictionary()
+_SHARED_LOCK = threading.Lock()
 
 
 def shared_staging(source: Source) -> SharedStaging:
     """The source's shared staging tables (they live and die with its database)."""
-    with _REGISTRY_LOCK:
-        found = source.__dict__.get("_shared_staging")
+    with _SHARED_LOCK:
+        found = _SHARED.get(source)
         if found is None:
-            found = source.__dict__["_shared_staging"] = SharedStaging()
+            found = _SHARED[source] = SharedStaging()
         return found

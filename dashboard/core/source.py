@@ -96,7 +96,7 @@ class TableReport:
         return self.rows_read - self.rows_loaded - self.duplicates_merged
 
 
-@dataclass
+@dataclass(eq=False)  # one loaded source is one database: identity, not field equality
 class Source:
     """A loaded data source: a DuckDB connection holding the clean tables, and the report."""
 
