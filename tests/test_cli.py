@@ -23,8 +23,9 @@ EXPECTED_COLUMNS = {
                        "rec_gmv_share",
     "offline_metrics": "model_version,metric,value",
     "experiments": "experiment_id,variant,metric,users,mean,delta_abs,delta_rel,ci_low,ci_high,p_value,srm_p_value",
-    "offline_online": "offline_metric,online_metric,n_pairs,pearson_r,p_value,r_ci_low,r_ci_high,spearman_rho,"
-                      "kendall_tau,sign_agreement,slope,p_adj_bh",
+    "offline_online": "offline_metric,online_metric,n_pairs,n_experiments,pearson_r,r_experiments,p_value,"
+                      "r_ci_low,r_ci_high,spearman_rho,kendall_tau,sign_agreement,slope,p_adj_bh,loo_pairs,"
+                      "loo_sign_accuracy,baseline_accuracy,q2",
 }
 
 EVENTS_ONLY = {"events": [
