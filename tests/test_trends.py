@@ -292,11 +292,12 @@ def test_week_over_week_prediction_by_hand():
     # so the changes into and out of it are not taken: 4 changes (offline, online):
     # w2 (0, 1), w3 (1, 2), w4 (0, −1), w5 (1, 3)
     # w2, w3: fewer than 2 earlier changes → not predicted
-    # w4: fit on (0, 1), (1, 2): b 1, a 1 → ŷ(0) = 1, y −1: wrong sign; earlier mean 1.5
+    # w4: fit on (0, 1), (1, 2): b 1, a 1 → ŷ(0) = 1 (y −1); earlier mean 1.5 — but its offline change is 0
+    #     (same serving model): the offline metric made no call, so the week is not scored
     # w5: fit on (0, 1), (1, 2), (0, −1): x̄ 1/3, ȳ 2/3, Sxy 4/3, Sxx 2/3 → b 2, a 0; ŷ(1) = 2, y 3: right;
     #     earlier mean 2/3
-    # accuracy 1/2; y signs − + → baseline 1/2 (not beaten);
-    # q2 = 1 − (4 + 1) / (6.25 + 49/9) = 1 − 5/11.694444 = 0.572447
+    # scored: w5 only → accuracy 1/1; baseline 1/1 (not beaten: equal);
+    # q2 = 1 − (3 − 2)² / (3 − 2/3)² = 1 − 1/(49/9) = 1 − 9/49 = 0.816327
     frame = pd.DataFrame({"week_start": pd.date_range("2026-01-05", periods=7, freq="7D"),
                           "offline_value": pd.array([1, 1, 2, 2, 3, None, 4], dtype="Float64"),
                           "online_value": pd.array([10, 11, 13, 12, 15, 16, 17], dtype="Float64")})
@@ -308,11 +309,12 @@ def test_week_over_week_prediction_by_hand():
     assert changes.predicted_online_change.isna().tolist() == [True, True, False, False]
     assert changes.predicted_online_change.astype(float).tolist()[2:] == pytest.approx([1, 2])
     assert changes.earlier_mean.astype(float).tolist()[2:] == pytest.approx([1.5, 2 / 3])
-    assert changes.sign_correct.tolist()[2:] == [False, True]
-    assert summary["n_changes"] == 4 and summary["loo_pairs"] == 2 and summary["sign_pairs"] == 2
-    assert summary["loo_sign_accuracy"] == pytest.approx(0.5)
-    assert summary["baseline_accuracy"] == pytest.approx(0.5)
-    assert summary["q2"] == pytest.approx(0.572447, abs=1e-6)
+    assert changes.sign_scored.tolist() == [False, False, False, True]
+    assert changes.sign_correct.tolist()[3] is True
+    assert summary["n_changes"] == 4 and summary["loo_pairs"] == 1 and summary["sign_pairs"] == 1
+    assert summary["loo_sign_accuracy"] == pytest.approx(1.0)
+    assert summary["baseline_accuracy"] == pytest.approx(1.0)
+    assert summary["q2"] == pytest.approx(0.816327, abs=1e-6)
     assert summary["beats_baseline"] is False
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from dashboard.core import stats
@@ -159,14 +160,17 @@ def week_over_week_prediction(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
         rows.append({"week_start": week[i], "offline_change": off[i] - off[i - 1], "online_change": on[i] - on[i - 1]})
     changes = pd.DataFrame(rows, columns=["week_start", "offline_change", "online_change"])
     yhat, ybar = stats.expanding_predictions(changes["offline_change"].tolist(), changes["online_change"].tolist())
-    summary = stats.prediction_summary(changes["online_change"].tolist(), yhat, ybar)
+    # Only a week whose offline value changed (the serving model changed) is a call the offline
+    # metric makes; in the other weeks ŷ is the intercept, the same whatever the metric.
+    moved = changes["offline_change"].to_numpy(dtype=float) != 0
+    summary = stats.prediction_summary(changes["online_change"].tolist(), np.where(moved, yhat, np.nan), ybar)
     low, high = stats.wilson_interval(summary["sign_hits"], summary["sign_pairs"])
     acc, base, q2 = summary["loo_sign_accuracy"], summary["baseline_accuracy"], summary["q2"]
     summary.update(n_changes=len(changes), accuracy_ci_low=low, accuracy_ci_high=high,
                    beats_baseline=bool(acc is not None and base is not None and q2 is not None
                                        and acc > base and q2 > 0))
     y = changes["online_change"].to_numpy(dtype=float)
-    scored = ~pd.isna(yhat) & (yhat != 0) & (y != 0)
+    scored = moved & ~pd.isna(yhat) & (yhat != 0) & (y != 0)
     changes["predicted_online_change"] = _nullable_float(pd.Series(yhat, index=changes.index))
     changes["earlier_mean"] = _nullable_float(pd.Series(ybar, index=changes.index))
     changes["sign_scored"] = scored.astype(bool)
@@ -176,3 +180,20 @@ def week_over_week_prediction(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
 
 
 __all__ += ["CHANGE_COLUMNS", "week_over_week_prediction"]
+
+
+def week_over_week_sentence(summary: dict, offline_metric: str, online_metric: str) -> str:
+    """One plain sentence on week_over_week_prediction's summary."""
+    n = summary["loo_pairs"]
+    if not n:
+        return (f"No week with a change of {offline_metric} could be predicted from earlier weeks yet: "
+                "the out-of-sample view needs more model changes.")
+    if summary["beats_baseline"]:
+        return (f"In the {n} weeks whose model changed, the change of {offline_metric} called the direction of "
+                f"{online_metric} more often than the baseline and predicted its size better than the earlier mean.")
+    return (f"In the {n} weeks whose model changed, the change of {offline_metric} did not call the direction of "
+            f"{online_metric} better than the baseline (or did not predict its size better than the earlier mean): "
+            "a relation in levels alone is not evidence.")
+
+
+__all__ += ["week_over_week_sentence"]
