@@ -313,3 +313,43 @@ def test_block_filter_that_selects_nothing(partial_source, monkeypatch):
         if page == "business":
             business = table_with(at, "week_start", "dau_avg", "wau")
             assert len(business) == 1 and (business.wau == 0).all()
+
+
+def test_offline_online_would_it_have_picked_the_winners(demo_app, demo_source):
+    from dashboard.core.context import MetricContext
+    from dashboard.core.metrics import compute_table
+    from dashboard.core.metrics.offline_online import offline_online_predictions, winners
+    from dashboard.core.params import Params
+    from dashboard.core.source import load_source
+
+    at = open_page(demo_app, "offline_online")
+    assert "Would it have picked the winners?" in texts(at.header)
+    shown = table_with(at, "offline_metric", "loo_sign_accuracy", "accuracy_ci_low", "baseline_accuracy", "sign_pairs")
+    # What the page shows is core's answer for the default online metric (rec_conversion).
+    ctx = MetricContext(load_source(demo_source), Params())
+    try:
+        predictions = offline_online_predictions(ctx)
+        table = compute_table("offline_online", ctx)
+    finally:
+        ctx.close()
+    expected = winners(table[table.online_metric == "rec_conversion"], predictions)
+    assert set(shown.online_metric) == {"rec_conversion"}
+    assert shown.offline_metric.tolist() == expected.offline_metric.tolist()
+    np.testing.assert_allclose(shown.loo_sign_accuracy.astype(float), expected.loo_sign_accuracy.astype(float))
+    assert shown.sign_pairs.tolist() == expected.sign_pairs.tolist()
+    judged = shown[shown.loo_sign_accuracy.notna()]
+    assert len(judged) >= 1
+    assert (judged.accuracy_ci_low.astype(float) <= judged.loo_sign_accuracy.astype(float)).all()
+    # The held-out scatter draws the predictions of the chosen offline metric (ndcg@10 by default).
+    fig = figure_titled(at, "rec_conversion: predicted from ndcg@10")
+    held = predictions[(predictions.offline_metric == "ndcg@10") & (predictions.online_metric == "rec_conversion")]
+    drawn = np.sort(_array(fig["data"][0]["x"]))
+    np.testing.assert_allclose(drawn, np.sort(held.predicted_online_delta.dropna().astype(float).to_numpy()))
+    # One sentence says which metric (if any) beats the baseline; the wrong calls are listed or said to be none.
+    sentences = [m for m in texts(at.markdown) if "launching every variant" in m or "beat the baseline" in m]
+    assert len(sentences) == 1
+    assert "Where trusting it would have been wrong" in texts(at.subheader)
+    # Over time: the week-over-week out-of-sample view is there with its figures.
+    assert "Week over week, predicted from earlier weeks only" in texts(at.subheader)
+    labels = {m.label for m in at.metric}
+    assert {"Weeks judged", "Sign right", "Baseline", "q2"} <= labels

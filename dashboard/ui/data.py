@@ -59,6 +59,8 @@ def metric(source: Source | ExportedSource, name: str, params: Params) -> tuple[
 ANALYSES = {
     "experiment_details": ("dashboard.core.metrics.experiments", "experiment_details", "experiments"),
     "offline_online_pairs": ("dashboard.core.metrics.offline_online", "offline_online_pairs", "offline_online"),
+    "offline_online_predictions": ("dashboard.core.metrics.offline_online", "offline_online_predictions",
+                                   "offline_online"),
     "offline_online_trend": ("dashboard.core.trends", "offline_online_trend", "offline_online"),
     "serving_model_weekly": ("dashboard.core.trends", "serving_model_weekly", "buyer_weekly"),
 }

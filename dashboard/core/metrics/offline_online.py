@@ -260,3 +260,28 @@ def _value(row, key: str) -> float | None:
     if v is None or pd.isna(v):
         return None
     return float(v)
+
+
+def winners_sentence(frame: pd.DataFrame, online_metric: str) -> str:
+    """One plain sentence on a `winners` frame of one online metric: which offline metrics would
+    have picked the winners better than the baseline, or that none would have."""
+    def name_list(names):
+        return ", ".join(names[:-1]) + (" and " if len(names) > 1 else "") + names[-1]
+
+    if frame.empty or frame["loo_pairs"].max() == 0:
+        return (f"Not enough experiments to hold one out and still fit a line for {online_metric}: "
+                "no offline metric can be judged out of sample yet.")
+    proxies = frame[frame["proxy"]].sort_values("q2", ascending=False)["offline_metric"].tolist()
+    beating = frame[frame["beats_baseline"] & ~frame["proxy"]]["offline_metric"].tolist()
+    if proxies:
+        sentence = (f"Held out one experiment at a time, {name_list(proxies)} called the direction of {online_metric} "
+                    "more often than launching every variant (or none) would have, and their relation survives the "
+                    "correction for all metrics looked at.")
+        if beating:
+            sentence += f" {name_list(beating)} also beat the baseline, but not significantly after correction."
+        return sentence
+    if beating:
+        return (f"{name_list(beating)} beat the baseline for {online_metric} out of sample, but not significantly after "
+                "correcting for all metrics looked at: no offline metric is a proven proxy yet.")
+    return (f"No offline metric would have picked the {online_metric} winners better than launching every variant "
+            "(or none): trusting any of them would not have helped.")
