@@ -87,33 +87,37 @@ st.caption("Each experiment is held out in turn: a line is fitted to the other e
            "offline change) and predicts the held-out pairs. A call is right when the predicted and the actual online "
            "change have the same sign. The baseline is the better of launching every variant or none. "
            f"Rule used on this page and in the weekly review: {offline_online.PROXY_RULE}.")
-predictions, predictions_reason = analysis(source, "offline_online_predictions", params)
-winners_online = st.selectbox("Online metric", online_names, index=online_names.index(default_online),
-                              key="winners_online")
-winners = offline_online.winners(table[table["online_metric"] == winners_online], predictions)
-st.markdown(offline_online.winners_sentence(winners, winners_online))
-widgets.chart(charts.accuracy_vs_baseline(winners, f"{winners_online}: held-out sign accuracy (95 % Wilson) vs baseline"),
-              winners, f"offline_online_winners_{winners_online}", params)
-with st.expander("The held-out figures per offline metric"):
-    widgets.table(winners, f"offline_online_winners_table_{winners_online}", params)
-if predictions is None:
-    widgets.unavailable(f"The held-out prediction of each pair: {predictions_reason}")
+missing_columns = offline_online.missing_v2_columns(table)
+if missing_columns:
+    st.info(offline_online.OLD_EXPORT.format(missing=", ".join(missing_columns)))
 else:
-    winners_offline = st.selectbox("Offline metric to trust", offline_names,
-                                   index=offline_names.index(default_offline), key="winners_offline")
-    held_out = predictions[(predictions["offline_metric"] == winners_offline)
-                           & (predictions["online_metric"] == winners_online)]
-    if held_out["predicted_online_delta"].notna().any():
-        widgets.chart(charts.held_out_scatter(held_out, winners_offline, winners_online), held_out,
-                      f"offline_online_held_out_{winners_offline}_{winners_online}", params)
+    predictions, predictions_reason = analysis(source, "offline_online_predictions", params)
+    winners_online = st.selectbox("Online metric", online_names, index=online_names.index(default_online),
+                                  key="winners_online")
+    winners = offline_online.winners(table[table["online_metric"] == winners_online], predictions)
+    st.markdown(offline_online.winners_sentence(winners, winners_online))
+    widgets.chart(charts.accuracy_vs_baseline(winners, f"{winners_online}: held-out sign accuracy (95 % Wilson) vs baseline"),
+                  winners, f"offline_online_winners_{winners_online}", params)
+    with st.expander("The held-out figures per offline metric"):
+        widgets.table(winners, f"offline_online_winners_table_{winners_online}", params)
+    if predictions is None:
+        widgets.unavailable(f"The held-out prediction of each pair: {predictions_reason}")
     else:
-        st.info("No pair could be predicted: fewer than two other experiments' pairs with different offline changes.")
-    st.subheader("Where trusting it would have been wrong")
-    wrong = offline_online.wrong_calls(predictions, winners_offline, winners_online)
-    if wrong.empty:
-        st.markdown("No held-out call was wrong." if held_out["sign_scored"].any() else "No held-out call to judge.")
-    else:
-        widgets.table(wrong, f"offline_online_wrong_calls_{winners_offline}_{winners_online}", params)
+        winners_offline = st.selectbox("Offline metric to trust", offline_names,
+                                       index=offline_names.index(default_offline), key="winners_offline")
+        held_out = predictions[(predictions["offline_metric"] == winners_offline)
+                               & (predictions["online_metric"] == winners_online)]
+        if held_out["predicted_online_delta"].notna().any():
+            widgets.chart(charts.held_out_scatter(held_out, winners_offline, winners_online), held_out,
+                          f"offline_online_held_out_{winners_offline}_{winners_online}", params)
+        else:
+            st.info("No pair could be predicted: fewer than two other experiments' pairs with different offline changes.")
+        st.subheader("Where trusting it would have been wrong")
+        wrong = offline_online.wrong_calls(predictions, winners_offline, winners_online)
+        if wrong.empty:
+            st.markdown("No held-out call was wrong." if held_out["sign_scored"].any() else "No held-out call to judge.")
+        else:
+            widgets.table(wrong, f"offline_online_wrong_calls_{winners_offline}_{winners_online}", params)
 
 # --- over time, per block ------------------------------------------------------------------------------
 st.header("Over time, per block")

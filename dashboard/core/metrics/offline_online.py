@@ -157,6 +157,16 @@ PROXY_RULE = (
 )
 
 
+V2_COLUMNS = ("n_experiments", "r_experiments", "loo_pairs", "loo_sign_accuracy", "baseline_accuracy", "q2")
+OLD_EXPORT = ("This offline_online table has no out-of-sample columns ({missing}): it was exported before they "
+              "existed. Export it again to see whether an offline metric would have picked the winners.")
+
+
+def missing_v2_columns(table: pd.DataFrame) -> list[str]:
+    """The out-of-sample columns an (older, exported) offline_online table lacks."""
+    return [c for c in V2_COLUMNS if c not in table.columns]
+
+
 def beats_baseline(row) -> bool:
     """Held out, the offline metric calls the sign better than the baseline and q2 > 0."""
     acc, base, q2 = (_value(row, k) for k in ("loo_sign_accuracy", "baseline_accuracy", "q2"))
