@@ -37,3 +37,41 @@ def test_naive_filter_lift_overstates_the_matched_one(demo_source):
     filters = convenience[convenience.feature == "filter_use"].dropna(subset=["naive_diff", "matched_diff"])
     assert len(filters) >= 20
     assert filters.naive_diff.mean() > 2 * filters.matched_diff.mean() > 0
+
+
+def test_predictive_metric_beats_the_baseline_and_the_trend_only_one_does_not(demo_source):
+    """Planted truth (d), docs/demo-data.md: ndcg@10 tracks the models' quality, freshness@10 only
+    the models' training dates. Both rise over time with the shipped quality; held out one
+    experiment at a time, only ndcg@10 would have picked the winners."""
+    from dashboard.core.metrics.offline_online import beats_baseline, is_proxy
+
+    table = compute(demo_source, "offline_online")
+    ndcg = table[(table.offline_metric == "ndcg@10") & (table.online_metric == "rec_conversion")].iloc[0]
+    assert ndcg.n_experiments >= 20 and ndcg.loo_pairs >= 30
+    assert ndcg.loo_sign_accuracy > ndcg.baseline_accuracy + 0.15
+    assert ndcg.q2 > 0.3
+    assert is_proxy(ndcg)
+    fresh = table[(table.offline_metric == "freshness@10") & (table.online_metric == "rec_conversion")].iloc[0]
+    assert fresh.loo_pairs == ndcg.loo_pairs
+    assert not beats_baseline(fresh)
+    assert fresh.p_adj_bh >= 0.05
+    # On no online metric is it a proxy.
+    assert not any(is_proxy(r) for _, r in table[table.offline_metric == "freshness@10"].iterrows())
+
+
+def test_trend_only_metric_correlates_with_the_blocks_target_in_levels_only(demo_source):
+    """freshness@10 of the serving model and each block's target move together over the weeks
+    (a shared trend): the levels correlate, the week-over-week changes do not."""
+    from dashboard.core import trends
+    from dashboard.core.context import MetricContext
+    from dashboard.core.params import Params
+
+    ctx = MetricContext(demo_source, Params())
+    try:
+        targets = trends.block_targets()
+        for block in ("home_feed", "cart_upsell"):
+            _, corr = trends.offline_online_trend(ctx, block, "freshness@10", targets[block])
+            assert corr["r_levels"] > 0.5 and corr["p_levels"] < 0.05
+            assert corr["shared_trend_warning"]
+    finally:
+        ctx.close()

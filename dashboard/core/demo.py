@@ -107,6 +107,14 @@ ONLINE_NOISE, OFFLINE_NOISE = 0.006, 0.004
 EXPERIMENT_PLAN = {HOME: (21, 24, 7), SIMILAR: (21, 24, 12), UPSELL: (28, 31, 14), SEARCH: (21, 24, 10)}
 THREE_VARIANTS_P = 0.45      # share of experiments with two candidates against the control
 OFFLINE_METRICS = ("ndcg@10", "map@10", "recall@10", "precision@10", "coverage@10", "novelty@10")
+# --- Planted truth (d): an offline metric that only shares a trend ----------------------------
+# freshness@10 (share of a model's top 10 listed recently) grows with the model's training date,
+# FRESHNESS_BASE + FRESHNESS_PER_WEEK × weeks since the start + N(0, FRESHNESS_NOISE), and has
+# nothing to do with what users like: it rises over time as the shipped quality does, so the two
+# correlate in levels, but held out it predicts no experiment's winner. Its own random stream.
+FRESHNESS_METRIC = "freshness@10"
+FRESHNESS_BASE, FRESHNESS_PER_WEEK, FRESHNESS_NOISE = 0.20, 0.012, 0.004
+FRESHNESS_STREAM = 21
 
 # --- Planted truth (c): one experiment with a broken split ------------------------------------
 SRM_DECLARED = (0.5, 0.5)
@@ -838,8 +846,10 @@ def _offline_metrics_table(w: _World, computed: dict) -> pa.Table:
         })
     _decorrelate(w, values, [i not in computed for i in range(len(w.models))])
     rows = []         # (model, metric, value, evaluated_at or None)
+    evaluations = []  # each model's evaluation time, for the trend-only metric below
     for m, v in zip(w.models, values):
         evaluated = m.created + int(rng.uniform(2, 20) * HOUR)
+        evaluations.append(evaluated)
         for metric in OFFLINE_METRICS:
             value = round(float(v[metric]), 6)
             if rng.random() < 0.08:     # first run had a bug; a re-run a day or two later fixed it
@@ -848,6 +858,7 @@ def _offline_metrics_table(w: _World, computed: dict) -> pa.Table:
                 rows.append((m.name, metric, value, evaluated + int(rng.uniform(1, 3) * DAY)))
             else:
                 rows.append((m.name, metric, value, evaluated))
+    rows += _freshness_rows(w, evaluations)
     # two legacy rows without evaluated_at: the oldest by rule, so they never win
     for j in rng.choice(len(w.models), min(2, len(w.models)), replace=False):
         rows.append((w.models[j].name, "ndcg@10", round(float(rng.uniform(0.05, 0.6)), 6), None))
@@ -859,6 +870,15 @@ def _offline_metrics_table(w: _World, computed: dict) -> pa.Table:
         "value": pa.array(value, pa.float64()),
         "evaluated_at": _ts(w, at_arr, null=np.array([a is None for a in at])),
     })
+
+
+def _freshness_rows(w: _World, evaluations: list[int]) -> list[tuple]:
+    """Planted truth (d): freshness@10 of every model, from the model's training date only."""
+    rng = w.rng(FRESHNESS_STREAM)
+    return [(m.name, FRESHNESS_METRIC,
+             round(FRESHNESS_BASE + FRESHNESS_PER_WEEK * m.created / WEEK + float(rng.normal(0, FRESHNESS_NOISE)), 6),
+             evaluated)
+            for m, evaluated in zip(w.models, evaluations)]
 
 
 def _decorrelate(w: _World, values: list[dict], free: list[bool]) -> None:
