@@ -204,10 +204,18 @@ def correlation_caption(summary: dict) -> str:
     def fmt(value, pattern):
         return "—" if value is None else format(value, pattern)
 
-    ci = (f"[{fmt(summary.get('r_ci_low'), '.2f')}, {fmt(summary.get('r_ci_high'), '.2f')}]"
-          if summary.get("r_ci_low") is not None else "[no interval: n < 4]")
-    return (f"n = {summary.get('n_pairs', 0)} · Pearson r = {fmt(summary.get('pearson_r'), '.2f')} {ci} · "
-            f"Spearman ρ = {fmt(summary.get('spearman_rho'), '.2f')} · Kendall τ = {fmt(summary.get('kendall_tau'), '.2f')} · "
+    # Since v2 the interval belongs to the experiment-level r (pairs sharing a control are not independent).
+    if "n_experiments" in summary:
+        ci = (f"[{fmt(summary.get('r_ci_low'), '.2f')}, {fmt(summary.get('r_ci_high'), '.2f')}]"
+              if summary.get("r_ci_low") is not None else "[no interval: < 4 experiments]")
+        head = (f"n = {summary.get('n_pairs', 0)} pairs · Pearson r = {fmt(summary.get('pearson_r'), '.2f')} · "
+                f"{summary.get('n_experiments') or 0} experiments: r = {fmt(summary.get('r_experiments'), '.2f')} {ci}")
+    else:
+        ci = (f"[{fmt(summary.get('r_ci_low'), '.2f')}, {fmt(summary.get('r_ci_high'), '.2f')}]"
+              if summary.get("r_ci_low") is not None else "[no interval: n < 4]")
+        head = f"n = {summary.get('n_pairs', 0)} · Pearson r = {fmt(summary.get('pearson_r'), '.2f')} {ci}"
+    return (f"{head} · Spearman ρ = {fmt(summary.get('spearman_rho'), '.2f')} · "
+            f"Kendall τ = {fmt(summary.get('kendall_tau'), '.2f')} · "
             f"sign agreement = {fmt(summary.get('sign_agreement'), '.0%')}")
 
 

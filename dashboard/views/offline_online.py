@@ -77,7 +77,8 @@ if len(summary):
 
 # --- every offline metric against every online metric ------------------------------------------------
 st.header("Every offline metric × every online metric")
-st.caption(f"Pearson r across experiment pairs; p-values adjusted with Benjamini–Hochberg over all {len(table)} cells. "
+st.caption(f"Pearson r across experiment pairs; p-values (and intervals) from one point per experiment, because pairs "
+           f"that share a control are not independent, adjusted with Benjamini–Hochberg over all {len(table)} cells. "
            f"Grey cells are not evidence: fewer than {charts.MIN_PAIRS} pairs, or an interval that contains 0.")
 widgets.chart(charts.correlation_matrix(table, "Offline ↔ online correlations"), table, "offline_online", params)
 
