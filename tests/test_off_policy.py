@@ -305,3 +305,18 @@ def test_unavailable_without_propensities_or_candidates(make_source):
         compute(make_source({"events": empty_column, "target_policies": [tp()]}), "off_policy")
     with pytest.raises(Unavailable, match="'target_policies' or 'recommendations'"):
         compute(make_source({"events": LOG}), "off_policy")
+
+
+def test_the_coverage_simulation_runs_the_product_at_a_tiny_size():
+    from bench import sim_off_policy
+
+    printed: list[str] = []
+    results = sim_off_policy.run(reps=3, n=200, seed=5, say=printed.append)
+    assert set(results) == {"ips", "snips", "dr"}
+    for r in results.values():
+        assert r["reps"] == 3 and 0 <= r["covered"] <= 3
+        assert r["wilson_low"] <= r["coverage"] <= r["wilson_high"]
+    assert any(line.startswith("estimator") and "Wilson" in line for line in printed)
+    # the Wilson interval of 19 out of 20: centre (0.95 + 0.096)/(1.192), known value [0.764, 0.991]
+    low, high = sim_off_policy.wilson(19, 20)
+    assert (round(low, 3), round(high, 3)) == (0.764, 0.991)
