@@ -320,3 +320,23 @@ def test_the_coverage_simulation_runs_the_product_at_a_tiny_size():
     # the Wilson interval of 19 out of 20: centre (0.95 + 0.096)/(1.192), known value [0.764, 0.991]
     low, high = sim_off_policy.wilson(19, 20)
     assert (round(low, 3), round(high, 3)) == (0.764, 0.991)
+
+
+def test_candidate_summary_puts_estimates_beside_logged_and_on_policy_ctr(make_source):
+    from dashboard.core.metrics.off_policy import SMALL_ESS_WARNING, candidate_summary
+
+    source = make_source({"events": LOG, "target_policies": CAND, "recommendations": RECS})
+    summary = candidate_summary(compute(source, "off_policy"))
+    assert summary[["block", "model_version"]].values.tolist() == [["home", "cand"], ["home", "rec"]]
+    cand = summary.iloc[0]
+    # the values worked out in test_user_rows_override_null_user_rows_ips_snips_dr
+    assert (cand.ips, cand.snips, cand.dr) == pytest.approx((0.5, 5 / 18, 0.1))
+    half = Z * math.sqrt(1.2 / 4)
+    assert (cand.dr_low, cand.dr_high) == pytest.approx((0.1 - half, 0.1 + half))
+    # cand served: on-policy CTR 0.5 lies inside DR's [0.1 - 1.0735, 0.1 + 1.0735]
+    assert (cand.on_policy_impressions, cand.on_policy_ctr, cand.dr_covers_on_policy) == (2, 0.5, True)
+    # ESS 3.06 < 100: warned; rec never served: no comparison
+    assert cand.warning == SMALL_ESS_WARNING
+    rec = summary.iloc[1]
+    assert rec.on_policy_impressions == 0 and pd.isna(rec.dr_covers_on_policy)
+    assert rec.ess == pytest.approx(2.0) and rec.warning == SMALL_ESS_WARNING

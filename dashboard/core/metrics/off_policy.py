@@ -71,3 +71,44 @@ def off_policy(ctx: MetricContext) -> pd.DataFrame:
 
 def _value(v) -> float | None:
     return None if v is None or pd.isna(v) else float(v)
+
+
+SMALL_ESS_WARNING = "too few logged impressions look like this candidate"
+SUMMARY_COLUMNS = [
+    "block", "model_version", "n_impressions", "matched_impressions", "ess", "logged_ctr",
+    "ips", "ips_low", "ips_high", "snips", "snips_low", "snips_high", "dr", "dr_low", "dr_high",
+    "on_policy_impressions", "on_policy_ctr", "dr_covers_on_policy", "warning",
+]
+
+
+def candidate_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per (block, candidate) of an off_policy table: the three estimates with their
+    intervals side by side, the logged and on-policy CTR, whether DR's interval covers the
+    on-policy CTR (NULL when the candidate never served or DR has no interval), and a warning when
+    the effective sample size is below SMALL_ESS (or unknown: no logged impression like it)."""
+    rows = []
+    for (block, model), part in table.groupby(["block", "model_version"], sort=True):
+        by = {r.estimator: r for r in part.itertuples(index=False)}
+        first = part.iloc[0]
+        row = {"block": block, "model_version": model, "n_impressions": int(first.n_impressions),
+               "matched_impressions": int(first.matched_impressions), "ess": _value(first.ess),
+               "logged_ctr": _value(first.logged_ctr)}
+        for name in estimators.ESTIMATORS:
+            r = by.get(name)
+            row[name] = None if r is None else _value(r.estimate)
+            row[f"{name}_low"] = None if r is None else _value(r.ci_low)
+            row[f"{name}_high"] = None if r is None else _value(r.ci_high)
+        row["on_policy_impressions"] = int(first.on_policy_impressions)
+        row["on_policy_ctr"] = _value(first.on_policy_ctr)
+        known = None not in (row["dr_low"], row["dr_high"], row["on_policy_ctr"])
+        row["dr_covers_on_policy"] = (row["dr_low"] <= row["on_policy_ctr"] <= row["dr_high"]) if known else None
+        row["warning"] = SMALL_ESS_WARNING if row["ess"] is None or row["ess"] < SMALL_ESS else ""
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    for column in ("n_impressions", "matched_impressions", "on_policy_impressions"):
+        frame[column] = frame[column].astype("int64")
+    for column in SUMMARY_COLUMNS[4:17]:
+        if column not in ("on_policy_impressions",):
+            frame[column] = pd.array(frame[column].tolist(), dtype="Float64")
+    frame["dr_covers_on_policy"] = pd.array(frame["dr_covers_on_policy"].tolist(), dtype="boolean")
+    return frame
