@@ -300,3 +300,12 @@ def test_query_params_set_the_filters(page, server):
     # and without the parameter the default N applies
     open_page(page, server, url_of("sellers"), "Sellers")
     expect(page.get_by_label(N_LABEL)).to_have_value("5")
+
+
+def test_offline_online_shows_the_before_the_ab_test_section(page, server):
+    open_page(page, server, url_of("offline_online"), PAGES[url_of("offline_online")][1])
+    expect(page.get_by_role("heading", name="Before the A/B test")).to_be_attached()
+    expect(page.get_by_role("heading", name="Candidates for cart_upsell")).to_be_attached()
+    expect(page.get_by_role("heading", name="Estimate vs what happened")).to_be_attached()
+    expect(page.get_by_text("too few logged impressions look like this candidate").first).to_be_attached()
+    assert_no_errors(page, "offline_online: before the A/B test")
