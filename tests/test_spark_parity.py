@@ -52,6 +52,7 @@ KEYS = {
     "offline_metrics": ["model_version", "metric"],
     "experiments": ["experiment_id", "variant", "metric"],
     "offline_online": ["offline_metric", "online_metric"],
+    "off_policy": ["model_version", "block", "estimator"],
 }
 RTOL, ATOL = 1e-9, 1e-12
 # The generated marketplace: 8 weeks to 2026-11-02 (across the October DST switch), ~25k events,
