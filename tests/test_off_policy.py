@@ -340,3 +340,18 @@ def test_candidate_summary_puts_estimates_beside_logged_and_on_policy_ctr(make_s
     rec = summary.iloc[1]
     assert rec.on_policy_impressions == 0 and pd.isna(rec.dr_covers_on_policy)
     assert rec.ess == pytest.approx(2.0) and rec.warning == SMALL_ESS_WARNING
+
+
+def test_off_policy_csv_reads_back_as_computed(make_source, tmp_path):
+    from dashboard.core import exported
+    from dashboard.core.export import csv_text
+
+    table = compute(make_source({"events": LOG, "target_policies": CAND + [tp(block="nowhere")],
+                                 "recommendations": RECS}), "off_policy")
+    (tmp_path / "off_policy.csv").write_text(csv_text(table), encoding="utf-8")
+    back = exported.load_exported(tmp_path)["off_policy"]
+    assert list(back.columns) == list(table.columns)
+    assert back.estimator.tolist() == table.estimator.tolist() and back.n_impressions.dtype == "int64"
+    pd.testing.assert_frame_equal(back.astype({c: "Float64" for c in ("ess", "estimate", "ci_low", "ci_high",
+                                                                     "logged_ctr", "on_policy_ctr")}),
+                                  table, check_dtype=False, rtol=1e-15)
