@@ -18,15 +18,26 @@
 -- position has pi = 0.
 -- q(a, p) = mean r of the block's logged impressions of item a at position p (0 if none).
 -- DR term = sum_a pi(a | u, p) q(a, p) + w (r - q(item, p)).
-with impressions as (
+-- Only the blocks that can have a row are read: those with logged propensities or a candidate
+-- of target_policies, within the block filter (a click matches impressions of its own block only,
+-- so leaving out other blocks changes no match).
+with estimated_blocks as (
+    select block from (
+        select distinct block from events where event_type = 'impression' and propensity is not null
+        union
+        select distinct block from target_policies
+    ) as b
+    where cast($blocks as varchar[]) is null or list_contains(cast($blocks as varchar[]), block)
+),
+impressions as (
     select event_id, ts, user_id, block, item_id
     from events
-    where event_type = 'impression'
+    where event_type = 'impression' and block in (select block from estimated_blocks)
 ),
 -- each click's impression: the latest of the same user, block and item within [click - 24 h, click]
 matched as (
     select arg_max(i.event_id, struct_pack(ts := i.ts, event_id := i.event_id)) as event_id
-    from stg_clicks as c
+    from (select * from stg_clicks where block in (select block from estimated_blocks)) as c
     join impressions as i
         on i.user_id = c.user_id
         and i.block = c.block
@@ -39,7 +50,8 @@ clicked as (
     select distinct event_id from matched
 ),
 -- the impressions the filters select, with their reward
-selected as (
+-- materialized: read by the logged data, the click model q, every candidate and the on-policy rows
+selected as materialized (
     select
         e.event_id,
         e.user_id,
@@ -63,14 +75,14 @@ selected as (
         from events as ev
         cross join stg_tz as z
         where ev.event_type = 'impression'
+            and ev.block in (select block from estimated_blocks)
             and (cast($platform as varchar) is null or ev.platform = $platform)
-            and (cast($blocks as varchar[]) is null or list_contains(cast($blocks as varchar[]), ev.block))
     ) as e
     left join clicked as k on k.event_id = e.event_id
     where ($start_week is null or e.local_ts >= cast($start_week as timestamp))
         and ($end_week is null or e.local_ts < cast($end_week as timestamp) + interval 7 day)
 ),
-logged as (
+logged as materialized (
     select * from selected where propensity is not null
 ),
 q as (

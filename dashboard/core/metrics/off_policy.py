@@ -107,8 +107,8 @@ def candidate_summary(table: pd.DataFrame) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
     for column in ("n_impressions", "matched_impressions", "on_policy_impressions"):
         frame[column] = frame[column].astype("int64")
-    for column in SUMMARY_COLUMNS[4:17]:
-        if column not in ("on_policy_impressions",):
-            frame[column] = pd.array(frame[column].tolist(), dtype="Float64")
+    for column in ["ess", "logged_ctr", *(f"{name}{part}" for name in estimators.ESTIMATORS
+                                          for part in ("", "_low", "_high")), "on_policy_ctr"]:
+        frame[column] = pd.array(frame[column].tolist(), dtype="Float64")
     frame["dr_covers_on_policy"] = pd.array(frame["dr_covers_on_policy"].tolist(), dtype="boolean")
     return frame
