@@ -342,3 +342,12 @@ def test_offline_online_would_it_have_picked_the_winners(page, server, demo_sour
     pd.testing.assert_frame_equal(got_frame, expected_frame, rtol=1e-9)
     assert got_frame.sign_pairs.sum() > 0
     assert_no_errors(page, "offline_online winners")
+
+
+def test_offline_online_shows_the_before_the_ab_test_section(page, server):
+    open_page(page, server, url_of("offline_online"), PAGES[url_of("offline_online")][1])
+    expect(page.get_by_role("heading", name="Before the A/B test")).to_be_attached()
+    expect(page.get_by_role("heading", name="Candidates for cart_upsell")).to_be_attached()
+    expect(page.get_by_role("heading", name="Estimate vs what happened")).to_be_attached()
+    expect(page.get_by_text("too few logged impressions look like this candidate").first).to_be_attached()
+    assert_no_errors(page, "offline_online: before the A/B test")

@@ -353,3 +353,24 @@ def test_offline_online_would_it_have_picked_the_winners(demo_app, demo_source):
     assert "Week over week, predicted from earlier weeks only" in texts(at.subheader)
     labels = {m.label for m in at.metric}
     assert {"Weeks judged", "Sign right", "Baseline", "q2"} <= labels
+
+
+def test_offline_online_page_shows_off_policy_estimates_before_the_ab_test(demo_app):
+    from dashboard.core.demo import UPSELL_CANDIDATE
+    from dashboard.core.metrics.off_policy import SMALL_ESS_WARNING
+
+    at = open_page(demo_app, "offline_online")
+    assert_clean(at, "offline_online")
+    assert "Before the A/B test" in texts(at.header)
+    assert "Candidates for cart_upsell" in texts(at.subheader)
+    candidates = table_with(at, "model_version", "ess", "logged_ctr", "dr", "dr_low", "dr_high", "warning")
+    shelf = candidates[candidates.model_version == UPSELL_CANDIDATE].iloc[0]
+    assert shelf.dr_low <= shelf.dr <= shelf.dr_high and shelf.ess > 0
+    # the models of `recommendations` hardly ever match the shelf: each warned in plain words
+    warned = candidates[candidates.model_version != UPSELL_CANDIDATE]
+    assert len(warned) == 3 and (warned.warning == SMALL_ESS_WARNING).all()
+    assert sum(SMALL_ESS_WARNING in w for w in texts(at.warning)) >= 3
+    # the candidate served in the last weeks: estimate beside its on-policy CTR
+    served = table_with(at, "model_version", "dr", "on_policy_impressions", "on_policy_ctr", "dr_covers_on_policy")
+    assert served.model_version.tolist() == [UPSELL_CANDIDATE]
+    assert served.on_policy_impressions.iloc[0] > 0 and 0 < served.on_policy_ctr.iloc[0] < 1

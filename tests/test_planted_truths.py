@@ -75,3 +75,21 @@ def test_trend_only_metric_correlates_with_the_blocks_target_in_levels_only(demo
             assert corr["shared_trend_warning"]
     finally:
         ctx.close()
+
+
+def test_the_upsell_candidates_estimate_covers_what_it_did_when_it_served(demo_source):
+    """(e) cart_upsell logs propensities; the candidate in target_policies served 40 % of the users
+    in the last 4 weeks. Its logged-data estimates (every estimator) cover its on-policy CTR, rest on
+    plenty of comparable impressions, and see it beat the serving policy."""
+    from dashboard.core.demo import UPSELL_CANDIDATE
+
+    table = compute(demo_source, "off_policy")
+    candidate = table[(table.model_version == UPSELL_CANDIDATE) & (table.block == "cart_upsell")]
+    assert list(candidate.estimator) == ["ips", "snips", "dr"]
+    for row in candidate.itertuples():
+        assert row.on_policy_impressions > 5_000 and row.ess > 1_000
+        assert row.ci_low <= row.on_policy_ctr <= row.ci_high, row.estimator
+        assert row.estimate > row.logged_ctr
+    # the models of `recommendations` are candidates too, but their lists never met the shelf
+    others = table[table.model_version != UPSELL_CANDIDATE]
+    assert len(others) and (others.matched_impressions < 100).all()

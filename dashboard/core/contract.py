@@ -79,6 +79,13 @@ TABLES: dict[str, Table] = {
                 Column("position", "int", rule="{c} >= 1", rule_reason="position below 1"),
                 Column("model_version", "string"),
                 Column("platform", "string"),
+                # v2: the logging policy's probability of this impression (off-policy estimates).
+                Column(
+                    "propensity",
+                    "number",
+                    rule="{c} > 0 AND {c} <= 1",
+                    rule_reason="propensity outside (0, 1]",
+                ),
             ),
             key=("event_id",),
             required_when={
@@ -226,6 +233,25 @@ TABLES: dict[str, Table] = {
                 Column("relevance", "int", rule="{c} >= 1", rule_reason="relevance below 1", default="1"),
             ),
             # Duplicate (user_id, item_id) rows are merged by the offline metrics (max relevance).
+        ),
+        Table(
+            "target_policies",
+            (
+                Column("model_version", "string", True),
+                Column("block", "string", True),
+                Column("position", "int", True, rule="{c} >= 1", rule_reason="position below 1"),
+                Column("item_id", "id", True),
+                Column(
+                    "probability",
+                    "number",
+                    True,
+                    rule="{c} >= 0 AND {c} <= 1",
+                    rule_reason="probability outside [0, 1]",
+                ),
+                Column("user_id", "id"),  # null: the same for every user
+            ),
+            # No key: two rows for one item at one slot add up (source.py rejects a slot whose
+            # probabilities sum above 1).
         ),
     )
 }

@@ -41,7 +41,7 @@ DATE_COLUMNS = frozenset({"week_start", "cohort_week"})
 # Names and ids are text even when every value looks like a number ("007" keeps its zeros).
 TEXT_COLUMNS = frozenset({
     "block", "feature", "measure", "basis", "category", "metric", "experiment_id", "variant",
-    "model_version", "offline_metric", "online_metric",
+    "model_version", "offline_metric", "online_metric", "estimator",
 })
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _INTEGER = re.compile(r"^[+-]?\d+$")

@@ -241,6 +241,7 @@ def _load_all(con, path: Path, is_folder: bool, now, allowed_dirs) -> dict[str, 
     if not is_folder:
         con.execute("DETACH src")
     _check_experiments(con, reports)
+    _check_target_policies(con, reports)
     _note_traffic_shares(con, reports)
     _note_heavy_users(con, reports)
     _create_absent_tables(con, reports)
@@ -907,6 +908,31 @@ def _check_experiments(con, reports: dict[str, TableReport]) -> None:
             "variant not in experiment_variants for this experiment",
             "(experiment_id, variant) NOT IN (SELECT (experiment_id, variant) FROM experiment_variants)",
         )
+
+
+# A candidate's probabilities at one slot may sum to at most 1 plus this rounding allowance.
+PROBABILITY_SUM_TOLERANCE = 1e-9
+
+
+def _check_target_policies(con, reports: dict[str, TableReport]) -> None:
+    """A slot of a candidate policy — (model_version, block, user_id, position), a null user_id
+    being its own group — whose probabilities sum above 1 is not a policy: all its rows go."""
+    if "target_policies" not in reports:
+        return
+    _reject_where(
+        con,
+        reports["target_policies"],
+        "probability",
+        "probabilities of one (model_version, block, user_id, position) sum above 1",
+        f"""EXISTS (
+            SELECT 1 FROM (
+                SELECT model_version, block, user_id, position FROM target_policies
+                GROUP BY ALL HAVING sum(probability) > 1 + {PROBABILITY_SUM_TOLERANCE!r}
+            ) AS g
+            WHERE g.model_version = target_policies.model_version AND g.block = target_policies.block
+                AND g.user_id IS NOT DISTINCT FROM target_policies.user_id AND g.position = target_policies.position
+        )""",
+    )
 
 
 def _note_traffic_shares(con, reports: dict[str, TableReport]) -> None:
