@@ -15,8 +15,12 @@ Hostile input, and what keeps it harmless:
   columns are renamed by position. Values (paths, options) are bound parameters.
 - The loading connection may read exactly the source's files (DuckDB `allowed_paths`, with
   `enable_external_access = false` before the first read), so a `.duckdb` view that reads
-  another file fails. After loading, the configuration is locked: the serving database can
-  read no other file, install or load no extension, and keeps its memory and thread limits.
+  another file fails. Each connection spills into a private folder of its own (DuckDB lets a
+  connection read its temp_directory), and a `.duckdb` whose views, macros or tables read the
+  server's settings is refused. After loading, the configuration is locked: the serving database
+  can read no other file, install or load no extension, and keeps its memory and thread limits.
+- Values are held to plausible ranges (contract.py): no timestamp before 1970 or infinite, no
+  amount or quantity that a metric could overflow on; money is exact to four decimals.
 - CSV is read with a fixed dialect (RFC 4180 quotes; the delimiter of the header line), every
   column as text. A malformed row (too many or too few fields, bad quoting, bytes that are not
   text in the file's encoding, a row longer than DuckDB's maximum) is a counted rejected row;
