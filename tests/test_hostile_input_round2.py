@@ -20,6 +20,7 @@ import pytest
 from conftest import TEST_NOW, compute, write_source
 from dashboard.__main__ import main
 from dashboard.core.export import FORMULA_TRIGGERS, bundle, csv_text
+from dashboard.core.exported import load_exported
 from dashboard.core.params import Params
 from dashboard.core.settings import Settings
 from dashboard.core.source import SourceError, load_source
@@ -179,7 +180,7 @@ def test_carriage_return_inside_text_cannot_start_a_formula_row_in_csv_or_zip():
     rows = list(csv.reader(io.StringIO(text, newline="")))
     assert len(rows) == 1 + len(HOSTILE_TEXT)  # Python's csv module sees one row per table row
     assert [r[0] for r in rows[1:]] == [
-        "sports\n'=cmd|' /C calc'!A0", "\n'=1+1", "a\n'+SUM(A1)", "b\n'@x", "c\n'\t=1", "d\n\n'-2+3", "plain",
+        "sports\n'=cmd|' /C calc'!A0", "'\n'=1+1", "a\n'+SUM(A1)", "b\n'@x", "c\n'\t=1", "d\n\n'-2+3", "plain",
     ]
     _no_row_starts_a_formula(text)
     with zipfile.ZipFile(io.BytesIO(bundle({"t": frame}, {"source": "x"}))) as archive:
@@ -205,6 +206,9 @@ def test_carriage_return_in_a_category_is_exported_quoted_and_neutralised(tmp_pa
     for text in texts:
         assert "\r" not in text
         _no_row_starts_a_formula(text)
+    # Opened again on the pages, the text is the category's (its CR read as a line break).
+    categories = load_exported(out)["retention"]["category"].dropna().unique().tolist()
+    assert "sports\n=cmd|' /C calc'!A0" in categories
 
 
 # --- DuckDB sandbox: temp_directory and settings (was: read_blob of another source's data) -----

@@ -56,9 +56,11 @@ def neutralise(text: str) -> str:
     Every line of a cell is treated so (a line after a line break is a row to some readers), and
     a CR or CRLF inside a cell becomes LF, so that the cell is quoted and one row stays one row.
     """
+    text = _neutralise_line(text)  # the cell's start, e.g. a cell that starts with a CR
     if "\r" in text or "\n" in text:
-        return "\n".join(_neutralise_line(line) for line in _LINE_BREAK.sub("\n", text).split("\n"))
-    return _neutralise_line(text)
+        first, *rest = _LINE_BREAK.sub("\n", text).split("\n")
+        return "\n".join([first, *(_neutralise_line(line) for line in rest)])
+    return text
 
 
 def _neutralise_line(text: str) -> str:
