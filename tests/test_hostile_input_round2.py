@@ -427,3 +427,14 @@ def test_validate_and_export_pointed_at_an_export_folder_say_it_is_an_export_fol
     assert f"error: {expected}" in capsys.readouterr().out
     assert main(["export", "--data", str(out), "--out", str(tmp_path / "again")]) != 0
     assert f"error: {expected}" in capsys.readouterr().err
+
+
+def test_a_temp_folder_the_server_cannot_write_is_a_sentence_not_a_traceback(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the temp folder should be")
+    folder = write_source(tmp_path / "src", {"events": [ev("e1")]})
+    with pytest.raises(SourceError) as err:
+        load_source(folder, now=TEST_NOW, settings=Settings(allowed_dirs=(tmp_path,), temp_dir=blocker / "duckdb"))
+    (problem,) = err.value.problems
+    assert problem.startswith(f"src: cannot be loaded: the temporary folder {blocker / 'duckdb'} is not usable (")
+    assert problem.endswith("; an administrator can set RECDASH_TEMP_DIR")

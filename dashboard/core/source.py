@@ -198,7 +198,13 @@ def load_source(
     if allowed_dirs is not None and not is_inside(path, allowed_dirs):
         raise SourceError([f"{path}: outside the folders this server may read"])
 
-    con = new_connection(settings)
+    try:
+        con = new_connection(settings)
+    except OSError as exc:  # e.g. a temp folder the server may not write
+        raise SourceError([
+            f"{path.name}: cannot be loaded: the temporary folder {settings.temp_dir} is not usable "
+            f"({exc.strerror or exc.__class__.__name__}); an administrator can set RECDASH_TEMP_DIR"
+        ]) from None
     try:
         reports = _load_all(con, path, is_folder, now, allowed_dirs)
     except SourceError:
