@@ -119,7 +119,11 @@ def _typed(column: str, text: pd.Series) -> pd.Series:
 
 
 def _unneutralise(value: str) -> str:
-    """Undo export.neutralise: "'=x" was written for the text "=x"."""
+    """Undo export.neutralise: "'=x" was written for the text "=x" (on every line of a cell)."""
+    if "\n" in value:
+        # A cell that started with a CR was written "'" + LF + …: its apostrophe goes too.
+        first, *rest = value.split("\n")
+        return "\n".join(["" if first == "'" else _unneutralise(first), *(_unneutralise(line) for line in rest)])
     if len(value) > 1 and value[0] == "'" and value[1:].startswith(FORMULA_TRIGGERS):
         return value[1:]
     return value
