@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Listed for --help; its options belong to bench/run.py (main() hands them over untouched).
     commands.add_parser("bench", add_help=False,
-                        help="measure the engine at 1M/10M/50M events against a pandas baseline "
+                        help="measure the engine at 1M/10M/50M events against pandas and Polars baselines "
                              "(python -m dashboard bench --help)")
     return parser
 
