@@ -271,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ParamError, SettingsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_ARGS
+    finally:
+        if "dashboard.core.cache" in sys.modules:  # a validated copy still being written
+            sys.modules["dashboard.core.cache"].wait()
 
 
 if __name__ == "__main__":

@@ -59,8 +59,10 @@ def source_dir(tmp_path):
 
 
 def load(path, settings, now=TEST_NOW, **kwargs):
+    """cache.load, once the copy it may write in the background is written; what it said."""
     said: list[str] = []
     source = cache.load(path, now, settings=settings, say=said.append, **kwargs)
+    cache.wait()
     return source, said
 
 
@@ -79,7 +81,11 @@ def test_second_load_is_served_from_the_copy_with_identical_tables_and_reports(s
     settings = settings_for(tmp_path, storage)
     first, said_first = load(source_dir, settings)
     assert not cache.status(first).from_copy
-    assert said_first[-1].startswith("loaded and validated in") and "(no validated copy yet); kept a validated copy" in said_first[-1]
+    assert said_first[0].startswith("loaded and validated in")
+    assert said_first[0].endswith("(no validated copy yet); writing a validated copy in the background")
+    copy = cache.copy_path(source_dir, settings)
+    assert said_first[1].startswith(f"kept a validated copy in {copy} (written in ") and len(said_first) == 2
+    assert cache.status(first).copy == copy and copy.stat().st_mode & 0o777 == 0o600
     second, said = load(source_dir, settings, now=TEST_NOW + dt.timedelta(hours=5))
     assert said == ["using the validated copy from 2026-11-01 00:00:00 UTC"]
     assert cache.status(second).from_copy and cache.status(second).validated_at == TEST_NOW
@@ -104,13 +110,22 @@ def test_the_source_from_a_copy_is_sealed(source_dir, tmp_path):
     cursor = source.cursor()
     values = dict(cursor.execute(
         "SELECT name, value FROM duckdb_settings() WHERE name IN "
-        "('enable_external_access', 'lock_configuration', 'allowed_paths', 'autoload_known_extensions')").fetchall())
-    assert values == {"enable_external_access": "false", "lock_configuration": "true", "allowed_paths": "[]",
+        "('enable_external_access', 'lock_configuration', 'autoload_known_extensions')").fetchall())
+    assert values == {"enable_external_access": "false", "lock_configuration": "true",
                       "autoload_known_extensions": "false"}
+    # The one path it was allowed to read: its private copy of the copy, removed after reading it.
+    private = cursor.execute("SELECT value FROM duckdb_settings() WHERE name = 'allowed_paths'").fetchone()[0]
+    private = private.strip("[]").split(", ")
+    private = sorted(private)
+    assert [Path(p).name for p in private] == ["tables.duckdb", "tables.duckdb.wal"]
+    assert str(tmp_path / "spill") in private[0] and not Path(private[0]).parent.exists()
     for statement in (f"ATTACH '{copy}' AS again (READ_ONLY)", f"COPY events TO '{tmp_path}/leak.csv'",
                       f"SELECT * FROM read_csv('{source_dir}/events.csv')"):
         with pytest.raises(duckdb.PermissionException):
             cursor.execute(statement)
+    with pytest.raises(duckdb.Error):
+        cursor.execute(f"ATTACH '{private[0]}' AS again")
+    assert not Path(private[0]).parent.exists()
     with pytest.raises(duckdb.InvalidInputException):
         cursor.execute("SET enable_external_access = true")
     assert not (tmp_path / "leak.csv").exists()
@@ -119,7 +134,7 @@ def test_the_source_from_a_copy_is_sealed(source_dir, tmp_path):
 def _reloaded_because(path, settings) -> str:
     source, said = load(path, settings)
     assert not cache.status(source).from_copy, said
-    return said[-1]
+    return next(s for s in said if s.startswith("loaded and validated"))
 
 
 def test_any_change_of_the_files_invalidates_the_copy(source_dir, tmp_path):
@@ -170,7 +185,7 @@ def test_a_parquet_rewrite_with_the_same_size_and_time_is_seen_in_its_footer(tmp
     (folder / "b.parquet").replace(source / "events.parquet")
     os.utime(source / "events.parquet", ns=(info.st_atime_ns, info.st_mtime_ns))
     again, said = load(source, settings)
-    assert "(events.parquet changed)" in said[-1]
+    assert "(events.parquet changed)" in said[0]
     assert again.con.execute("SELECT user_id FROM events").fetchone()[0] == "u2"
 
 
@@ -192,7 +207,7 @@ def test_reload_validates_again_and_rewrites_the_copy(source_dir, tmp_path):
     settings = settings_for(tmp_path)
     load(source_dir, settings)
     reloaded, said = load(source_dir, settings, now=TEST_NOW + dt.timedelta(days=1), reload=True)
-    assert not cache.status(reloaded).from_copy and "(asked to check the files again)" in said[-1]
+    assert not cache.status(reloaded).from_copy and "(asked to check the files again)" in said[0]
     assert reloaded.loaded_at == TEST_NOW + dt.timedelta(days=1)
     _, said = load(source_dir, settings, now=TEST_NOW + dt.timedelta(days=2))
     assert said == ["using the validated copy from 2026-11-02 00:00:00 UTC"]
@@ -231,7 +246,8 @@ def test_rows_rejected_as_future_keep_no_copy(tmp_path):
     settings = settings_for(tmp_path)
     source, said = load(folder, settings)
     assert [p.reason for p in source.tables["events"].problems] == ["more than a day in the future"]
-    assert "not kept as a validated copy: rows of events.ts were rejected as in the future" in said[-1]
+    assert "; not kept as a validated copy: rows of events.ts were rejected as in the future" in said[-1]
+    assert len(said) == 1
     assert not cache.copy_path(folder, settings).exists()
     later, _ = load(folder, settings, now=TEST_NOW + dt.timedelta(days=4))
     assert later.tables["events"].rows_loaded == 2 and not cache.status(later).from_copy
@@ -242,7 +258,7 @@ def test_a_copy_is_not_used_for_an_earlier_time(source_dir, tmp_path):
     load(source_dir, settings)
     earlier, said = load(source_dir, settings, now=TEST_NOW - dt.timedelta(days=1))
     assert not cache.status(earlier).from_copy
-    assert "(the copy was validated later than the time of this load)" in said[-1]
+    assert "(the copy was validated later than the time of this load)" in said[0]
 
 
 def test_the_cache_can_be_switched_off(source_dir, tmp_path):

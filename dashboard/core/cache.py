@@ -127,6 +127,7 @@ def load(
         return load_source(path, now, settings=settings, allowed_dirs=allowed_dirs)
 
     why = "asked to check the files again" if reload else None
+    _wait_for(file)  # a copy being written in this process is cheaper to wait for than a load
     if not reload and file.exists():
         try:
             found = _open_copy(file, settings, path, key, now)
@@ -150,16 +151,12 @@ def load(
 
     for warning in warnings:
         tell(f"warning: {warning}")
-    told = len(warnings)
     started = time.perf_counter()
     source = load_source(path, now, settings=settings, allowed_dirs=allowed_dirs)
     took = time.perf_counter() - started
-    kept = _keep(source, path, key, file, settings, took, warnings)
-    for warning in warnings[told:]:
-        tell(f"warning: {warning}")
-    message = f"loaded and validated in {took:.1f} s ({why}); {kept}"
-    _remember(source, Status(False, now, message, warnings, file if file.exists() else None, why))
-    tell(message)
+    state = Status(False, now, f"loaded and validated in {took:.1f} s ({why})", warnings, None, why)
+    _remember(source, state)
+    _keep(source, path, key, file, settings, took, state, tell)
     return source
 
 
@@ -265,62 +262,57 @@ def _what_changed(old: dict, new: dict) -> str:
 def _open_copy(file: Path, settings, path: Path, key: dict, now: dt.datetime) -> Source | str:
     """The source served from `file`, or why the copy does not fit (it is then left untouched).
 
-    Raises on a copy that cannot be read."""
-    if settings.storage == "disk":
-        return _open_copy_on_disk(file, settings, path, key, now)
-    with duckdb.connect(str(file), read_only=True) as copy:
-        meta = _meta(copy)
-        why = _misfit(meta, key, now)
-        if why:
-            return why
-        con = new_connection(settings)
-        try:
-            # The serving database reads no file: the rows come to it as Arrow batches.
-            con.execute("SET enable_external_access = false")
-            for table, columns in meta["tables"]:
-                con.execute(f"CREATE TABLE {_quoted(table)} ({_columns_sql(columns)})")
-                reader = copy.sql(f"SELECT * FROM {_quoted(table)}").to_arrow_reader(ARROW_BATCH)
-                con.register("_incoming", reader)
-                try:
-                    con.execute(f"INSERT INTO {_quoted(table)} SELECT * FROM _incoming")
-                finally:
-                    con.unregister("_incoming")
-            con.execute("SET lock_configuration = true")
-        except BaseException:
-            con.close()
-            raise
-    return _source(path, con, meta)
-
-
-def _open_copy_on_disk(file: Path, settings, path: Path, key: dict, now: dt.datetime) -> Source | str:
-    """Disk storage: a private copy of the file becomes the source's own database file."""
+    First a private copy of the file (one read of it: whole even if another process replaces the
+    copy meanwhile), in a private temporary folder. Disk storage serves from that file, as a
+    fresh load serves from its own temporary file; memory storage reads its tables into memory
+    and removes it. Raises on a copy that cannot be read."""
     settings.temp_dir.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="source-", dir=settings.temp_dir))
+    mine = folder / "tables.duckdb"
     try:
-        mine = folder / "tables.duckdb"
-        shutil.copyfile(file, mine)  # one read of the copy: whole even if it is replaced meanwhile
-        con = new_connection(settings, database=mine)
+        shutil.copyfile(file, mine)
+        if settings.storage == "disk":
+            con = new_connection(settings, database=mine)
+            weakref.finalize(con, shutil.rmtree, folder, True)
+        else:
+            con = new_connection(settings)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    weakref.finalize(con, shutil.rmtree, folder, True)
     try:
-        meta = _meta(con)
-        why = _misfit(meta, key, now)
-        if why:
-            con.close()
-            return why
-        con.execute(f"DROP TABLE {META_TABLE}")
-        con.execute("SET enable_external_access = false")
+        if settings.storage == "disk":
+            meta = _meta(con, "main")
+            why = _misfit(meta, key, now)
+            if why:
+                con.close()
+                return why
+            con.execute(f"DROP TABLE {META_TABLE}")
+            con.execute("SET enable_external_access = false")
+        else:
+            # The serving database may read exactly the private copy, which is gone afterwards.
+            con.execute("SET allowed_paths = $p", {"p": [str(mine), str(mine) + ".wal"]})
+            con.execute("SET enable_external_access = false")
+            con.execute(f"ATTACH '{_sql_string(mine)}' AS validated_copy (READ_ONLY)")
+            meta = _meta(con, "validated_copy")
+            why = _misfit(meta, key, now)
+            if why:
+                con.close()
+                return why
+            for table, _columns in meta["tables"]:
+                con.execute(f"CREATE TABLE {_quoted(table)} AS SELECT * FROM validated_copy.{_quoted(table)}")
+            con.execute("DETACH validated_copy")
         con.execute("SET lock_configuration = true")
     except BaseException:
         con.close()
         raise
+    finally:
+        if settings.storage != "disk":
+            shutil.rmtree(folder, ignore_errors=True)
     return _source(path, con, meta)
 
 
-def _meta(con) -> dict:
-    rows = con.execute(f"SELECT meta FROM {META_TABLE}").fetchall()
+def _meta(con, database: str) -> dict:
+    rows = con.execute(f"SELECT meta FROM {database}.{META_TABLE}").fetchall()
     if len(rows) != 1:
         raise ValueError(f"{len(rows)} rows in {META_TABLE}")
     meta = json.loads(rows[0][0])
@@ -353,24 +345,74 @@ def _report(data: dict) -> TableReport:
 
 # --- writing a copy -------------------------------------------------------------------------------
 
-def _keep(source: Source, path: Path, key: dict, file: Path, settings, took: float, warnings: list[str]) -> str:
-    """Write the validated copy of a freshly loaded source; what was done, in a few words."""
+def _keep(source: Source, path: Path, key: dict, file: Path, settings, took: float, state: Status,
+          tell: Callable[[str], None]) -> None:
+    """Write the validated copy of a freshly loaded source, in a background thread.
+
+    The source is usable at once; the copy (compressing every table into a file) is written
+    meanwhile, and `state` and `tell` say when it is done or why it was not kept. `wait()`
+    waits for it (the command line does before it exits)."""
     future = [f"{r.table}.{p.column}" for r in source.tables.values() for p in r.problems
               if p.column in TABLES[r.table].no_future and "future" in p.reason]
     if future:
         forget(path, settings)
-        return (f"not kept as a validated copy: rows of {', '.join(sorted(set(future)))} were rejected as in the "
-                "future, which depends on the time of loading")
+        _finish(state, tell, f"not kept as a validated copy: rows of {', '.join(sorted(set(future)))} were "
+                             "rejected as in the future, which depends on the time of loading")
+        return
     if _key(path) != key:
-        return "not kept as a validated copy: the files changed while they were loaded"
-    try:
-        _write(source, key, file, took)
-    except Exception as exc:  # noqa: BLE001 — the loaded source is good; only its copy failed
-        warnings.append(f"the validated copy {file} could not be written ({_first_line(exc)})")
-        log.warning(warnings[-1])
-        return "not kept as a validated copy (see the warning)"
-    _prune(file.parent, keep=file)
-    return f"kept a validated copy in {file}"
+        _finish(state, tell, "not kept as a validated copy: the files changed while they were loaded")
+        return
+
+    def write() -> None:
+        started = time.perf_counter()
+        try:
+            _write(source, key, file, took)
+        except Exception as exc:  # noqa: BLE001 — the loaded source is good; only its copy failed
+            state.warnings.append(f"the validated copy {file} could not be written ({_first_line(exc)})")
+            log.warning(state.warnings[-1])
+            tell(f"warning: {state.warnings[-1]}")
+            _finish(state, None, "not kept as a validated copy (see the warning)")
+        else:
+            state.copy = file
+            _prune(file.parent, keep=file)
+            _finish(state, tell, f"kept a validated copy in {file} (written in {time.perf_counter() - started:.1f} s)",
+                    tell_all=False)
+        finally:
+            with _WRITING_LOCK:
+                if _WRITING.get(file) is threading.current_thread():
+                    del _WRITING[file]
+
+    tell(f"{state.message}; writing a validated copy in the background")
+    # Not a daemon: a process that ends (the command line) finishes the copy first.
+    thread = threading.Thread(target=write, name="recdash-validated-copy")
+    with _WRITING_LOCK:
+        _WRITING[file] = thread
+    thread.start()
+
+
+def _finish(state: Status, tell, what: str, tell_all: bool = True) -> None:
+    state.message = f"{state.message}; {what}"
+    if tell is not None:
+        tell(state.message if tell_all else what)
+
+
+_WRITING: dict[Path, threading.Thread] = {}  # copies being written by this process
+_WRITING_LOCK = threading.Lock()
+
+
+def wait(timeout: float | None = None) -> None:
+    """Wait until the validated copies this process is writing are written."""
+    with _WRITING_LOCK:
+        threads = list(_WRITING.values())
+    for thread in threads:
+        thread.join(timeout)
+
+
+def _wait_for(file: Path) -> None:
+    with _WRITING_LOCK:
+        thread = _WRITING.get(file)
+    if thread is not None and thread is not threading.current_thread():
+        thread.join()
 
 
 def _write(source: Source, key: dict, file: Path, took: float) -> None:
@@ -449,6 +491,11 @@ def _quoted(name: str) -> str:
 
 def _columns_sql(columns) -> str:
     return ", ".join(f"{_quoted(name)} {kind}" for name, kind in columns)
+
+
+def _sql_string(path: Path) -> str:
+    # ATTACH takes no bound parameter for its path; quotes are doubled so the path stays a literal.
+    return str(path).replace("'", "''")
 
 
 def _first_line(exc: Exception) -> str:
