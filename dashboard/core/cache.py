@@ -20,16 +20,20 @@ in the future (every row then passed that rule at t0 and passes it with the late
 A source that had such rows is not kept (whether they are rejected depends on the time), and a
 copy is not used for a time before t0.
 
+Writing: after a fresh load the copy is written in a background thread (compressing every table
+costs about as much as loading a Parquet source), so the source is usable at once; `wait()` waits
+for it (the command line does before it exits, and a load of the same source in this process
+waits rather than loading again).
+
 Concurrency: a copy is written to a temporary file in the cache folder and renamed over the old
 one (atomic on one file system), so a reader sees a whole old or a whole new copy. Two processes
 loading at once both validate and both write; the last rename wins and both copies are good.
 
-Sandbox: the serving database gets the copy's tables without ever reading a file itself. In
-memory storage the tables are streamed from a separate read-only connection to the copy (Arrow)
-into the sandboxed database, whose `allowed_paths` stay empty; in disk storage the copy is
-copied into the source's own private temporary folder and served from there, as a fresh load's
-temporary file would be. Then external access is off and the configuration locked, as after
-`load_source` (docs/security.md).
+Sandbox: a copy is first copied, in one read, into a private temporary folder of the source (as
+a fresh load's temporary database file). Disk storage serves from that file. Memory storage
+attaches it read-only — `allowed_paths` is exactly that file, external access off — copies the
+tables in, detaches it and removes the folder, so the one path the database may read is gone.
+Then the configuration is locked, as after `load_source` (docs/security.md).
 
 Anything wrong with a copy (unreadable, truncated, another format) is a warning and a fresh load
 that rewrites it; a copy that cannot be written is a warning too. Neither stops the source.
