@@ -211,6 +211,7 @@ def measure(size: int, folder: Path, runs: int, compare: bool, say) -> dict[str,
             add("cache_load_s", restart["load"])
             add("cache_load_cpu_s", restart["load_cpu"])
             add("cache_export_cold_s", restart["export"])
+            add("cache_export_cold_cpu_s", restart["export_cpu"])
             add("cache_load_plus_export_s", restart["load"] + restart["export"])
             add("cache_peak_rss_mb", restart["peak_rss_mb"])
             if not compare:
@@ -266,6 +267,7 @@ ROWS = (
     ("cache_load_s", "restart: load from the validated copy (s)"),
     ("cache_load_cpu_s", "restart: load from the copy, CPU (s)"),
     ("cache_export_cold_s", "restart: export after it, cold (s)"),
+    ("cache_export_cold_cpu_s", "restart: export after it, cold, CPU (s)"),
     ("cache_load_plus_export_s", "restart: load from copy + export cold (s)"),
     *((f"{name}_cold_s", f"  {name}, cold (s)") for name in METRIC_TABLES),
     *((f"{name}_warm_s", f"  {name}, warm (s)") for name in METRIC_TABLES),
