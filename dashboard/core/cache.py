@@ -123,12 +123,13 @@ def load(
     if folder is None or not _usable_path(path):
         # No cache, or a path load_source refuses with its own message.
         return load_source(path, now, settings=settings, allowed_dirs=allowed_dirs)
+    if allowed_dirs is not None and not _inside(path, allowed_dirs):
+        # load_source names what lies outside; a copy is never a way around that check (and no
+        # byte of a file outside is read for the key).
+        return load_source(path, now, settings=settings, allowed_dirs=allowed_dirs)
     warnings: list[str] = []
     key = _key(path)
     file = copy_path(path, settings)
-    if allowed_dirs is not None and not _inside(path, key, allowed_dirs):
-        # load_source names what lies outside; a copy is never a way around that check.
-        return load_source(path, now, settings=settings, allowed_dirs=allowed_dirs)
 
     why = "asked to check the files again" if reload else None
     _wait_for(file)  # a copy being written in this process is cheaper to wait for than a load
@@ -245,8 +246,9 @@ def _content_hash(file: Path, size: int) -> str:
     return digest.hexdigest()
 
 
-def _inside(path: Path, key: dict, allowed_dirs) -> bool:
-    return is_inside(path, allowed_dirs) and all(is_inside(Path(f["real"]), allowed_dirs) for f in key["files"])
+def _inside(path: Path, allowed_dirs) -> bool:
+    return is_inside(path, allowed_dirs) and all(
+        is_inside(file.resolve(), allowed_dirs) for file in _table_files(path) if file.exists())
 
 
 def _what_changed(old: dict, new: dict) -> str:
@@ -270,6 +272,10 @@ def _open_copy(file: Path, settings, path: Path, key: dict, now: dt.datetime) ->
     copy meanwhile), in a private temporary folder. Disk storage serves from that file, as a
     fresh load serves from its own temporary file; memory storage reads its tables into memory
     and removes it. Raises on a copy that cannot be read."""
+    with duckdb.connect(str(file), read_only=True) as peek:  # a misfit is known without copying
+        why = _misfit(_meta(peek, "main"), key, now)
+    if why:
+        return why
     settings.temp_dir.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="source-", dir=settings.temp_dir))
     mine = folder / "tables.duckdb"
