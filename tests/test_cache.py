@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import subprocess
+import time
 import sys
 from pathlib import Path
 
@@ -383,3 +384,20 @@ def test_data_page_refuses_to_open_the_validated_copies(source_dir, tmp_path, mo
     candidate = check_path(str(copy))
     assert candidate["path"] is None
     assert candidate["problems"] == [f"{copy}: the server's validated copies are not a source"]
+
+
+def test_unused_copies_and_dead_writers_scratch_files_are_removed(source_dir, tmp_path):
+    # Copies unused for more than 30 days and a dead writer's scratch file older than a day go
+    # when a copy is written; a copy used 29 days ago and a scratch file of an hour ago stay.
+    copies = tmp_path / "copies"
+    copies.mkdir()
+    now = time.time()
+    ages = {"source-old.duckdb": 31 * 86400, "source-recent.duckdb": 29 * 86400,
+            ".writing-dead.duckdb": 2 * 86400, ".writing-busy.duckdb": 3600}
+    for name, age in ages.items():
+        (copies / name).write_bytes(b"x")
+        os.utime(copies / name, (now - age, now - age))
+    load(source_dir, settings_for(tmp_path))
+    left = sorted(f.name for f in copies.iterdir())
+    assert left == sorted([".writing-busy.duckdb", "source-recent.duckdb",
+                           cache.copy_path(source_dir, settings_for(tmp_path)).name])
