@@ -5,8 +5,11 @@
 For each size (events, approximate) a demo source is generated once and cached under
 bench-data/ (gitignored; reused while the generator's code is unchanged). Then, per run, fresh
 processes measure (bench/worker.py): loading, every metric table and the whole export, cold and
-warm; the pandas baseline of the headline tables and its equality with the engine; the
-server-side time of a page rerun in AppTest; and each process's peak memory. Medians over the
+warm; loading through the validated copy (dashboard/core/cache.py: writing it, then a restart
+that reads it, and the export after that); the pandas and the Polars baselines of the headline
+tables, per table, and their equality with the engine; the server-side time of a page rerun in
+AppTest (and of its first run after a restart with the validated copy warm); and each process's
+peak memory. Medians over the
 runs are printed as a table and written to --out as results.csv, results.md and runs.json.
 docs/performance.md explains the figures.
 """
@@ -40,6 +43,7 @@ if __package__ in (None, ""):
 EVENTS_PER_USER = 89.2
 WEEKS, SEED = 26, 7
 DEFAULT_SIZES = "1M,10M"
+HEADLINE = ("buyer_weekly", "business_weekly", "seller_weekly", "retention")
 # The pandas baseline and the page are measured up to this size: their targets are stated at
 # 10M, and at 50M each of their runs would add minutes of loading for no target.
 DEFAULT_COMPARE_UP_TO = "10M"
@@ -54,6 +58,10 @@ TARGETS = (
     ("export_cold_s", "50M", 25.0, "s"),
     ("engine_peak_rss_mb", "50M", 3072.0, "MB"),
     ("pandas_ratio", "10M", 10.0, "x (at least)"),
+    ("polars_ratio", "10M", 1.0, "x (at least)"),
+    *((f"{name}_polars_ratio", "10M", 1.0, "x (at least)") for name in HEADLINE),
+    ("cache_load_plus_export_s", "10M", 3.0, "s"),
+    ("page_first_warm_s", "10M", 2.0, "s"),
     ("page_cached_ms", None, 100.0, "ms"),
     ("page_filter_ms", "10M", 500.0, "ms"),
 )
@@ -134,12 +142,13 @@ def worker_env(data_dir: Path, memory_limit: str | None, storage: str | None = N
     return env
 
 
-def run_worker(kind: str, data: Path, label: str, say, extra: list[str] | None = None) -> dict:
+def run_worker(kind: str, data: Path, label: str, say, extra: list[str] | None = None,
+               env_extra: dict[str, str] | None = None) -> dict:
     """Run `python -m bench.worker kind` in a fresh process; its result plus peak_rss_mb (wait4)."""
     with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
         result = Path(scratch) / "result.json"
         command = [sys.executable, "-m", "bench.worker", kind, "--data", str(data), "--result", str(result), *(extra or [])]
-        env = {**os.environ, **WORKER_ENV}
+        env = {**os.environ, **WORKER_ENV, **(env_extra or {})}
         start = time.perf_counter()
         proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         tail: list[str] = []
@@ -172,6 +181,10 @@ def measure(size: int, folder: Path, runs: int, compare: bool, say) -> dict[str,
 
     with tempfile.TemporaryDirectory(prefix="bench-headline-") as scratch:
         headline = Path(scratch) / "engine.pickle"
+        # The validated copies of this measurement; every other worker keeps none (their figures
+        # are of a load without a copy, as before the copies existed).
+        copies = {"RECDASH_VALIDATED_CACHE": str(Path(scratch) / "validated")}
+        no_copies = {"RECDASH_VALIDATED_CACHE": "off"}
         for run in range(1, runs + 1):
             say(f"[{label}] run {run}/{runs}: engine (load, export cold, headline, filter, export warm)")
             engine = run_worker("engine", folder, label, say, extra=["--headline", str(headline)])
@@ -188,6 +201,19 @@ def measure(size: int, folder: Path, runs: int, compare: bool, say) -> dict[str,
             add("filter_sql_ms", engine["filter_sql"] * 1000)
             add("engine_peak_rss_mb", engine["peak_rss_mb"])
             add("engine_peak_rss_after_load_mb", engine["peak_rss_after_load_mb"])
+            for name, seconds in engine.get("headline_tables", {}).items():
+                add(f"{name}_engine_s", seconds)
+            say(f"[{label}] run {run}/{runs}: validated copy (write it, then a restart that reads it)")
+            written = run_worker("cache", folder, label, say, extra=["--write"], env_extra=copies)
+            add("cache_first_load_s", written["load"])
+            add("cache_write_s", written["written"])
+            restart = run_worker("cache", folder, label, say, env_extra=copies)
+            add("cache_load_s", restart["load"])
+            add("cache_load_cpu_s", restart["load_cpu"])
+            add("cache_export_cold_s", restart["export"])
+            add("cache_export_cold_cpu_s", restart["export_cpu"])
+            add("cache_load_plus_export_s", restart["load"] + restart["export"])
+            add("cache_peak_rss_mb", restart["peak_rss_mb"])
             if not compare:
                 continue
             say(f"[{label}] run {run}/{runs}: pandas baseline")
@@ -198,14 +224,31 @@ def measure(size: int, folder: Path, runs: int, compare: bool, say) -> dict[str,
             add("pandas_equal", 1.0 if not baseline.get("problems") else 0.0)
             add("pandas_ratio", baseline["compute"] / engine["headline"])
             add("pandas_ratio_with_io", (baseline["read"] + baseline["compute"]) / (engine["load"] + engine["headline"]))
+            say(f"[{label}] run {run}/{runs}: Polars baseline")
+            lazy = run_worker("polars", folder, label, say, extra=["--headline", str(headline)])
+            add("polars_read_s", lazy["read"])
+            add("polars_compute_s", lazy["compute"])
+            add("polars_peak_rss_mb", lazy["peak_rss_mb"])
+            add("polars_equal", 1.0 if not lazy.get("problems") else 0.0)
+            add("polars_ratio", lazy["compute"] / engine["headline"])
+            add("polars_ratio_with_io", (lazy["read"] + lazy["compute"]) / (engine["load"] + engine["headline"]))
+            for kind, steps in (("pandas", baseline["steps"]), ("polars", lazy["steps"])):
+                add(f"{kind}_prepare_s", steps["prepare"])
+                for name in HEADLINE:
+                    add(f"{name}_{kind}_s", steps[name])
+                    if name in engine.get("headline_tables", {}):
+                        add(f"{name}_{kind}_ratio", steps[name] / engine["headline_tables"][name])
             say(f"[{label}] run {run}/{runs}: page (AppTest, {Path('dashboard/views/business.py')})")
-            page = run_worker("page", folder, label, say)
+            page = run_worker("page", folder, label, say, env_extra=no_copies)
             add("page_first_s", page["first"])
             add("page_uncached_s", page["uncached"])
             add("page_cached_ms", page["cached"] * 1000)
             add("page_filter_ms", page["filter"] * 1000)
             add("page_filter_cached_ms", page["filter_cached"] * 1000)
             add("page_peak_rss_mb", page["peak_rss_mb"])
+            say(f"[{label}] run {run}/{runs}: page, first run after a restart with the validated copy warm")
+            warm = run_worker("page", folder, label, say, extra=["--first-only"], env_extra=copies)
+            add("page_first_warm_s", warm["first"])
     return values
 
 
@@ -219,6 +262,13 @@ ROWS = (
     ("export_warm_s", "export, all 10 tables, warm (s)"),
     ("export_warm_cpu_s", "export, warm, CPU (s)"),
     ("export_cold_plus_load_s", "load + export cold (s)"),
+    ("cache_first_load_s", "load + validate, copy written meanwhile (s)"),
+    ("cache_write_s", "load + validate + copy written (s)"),
+    ("cache_load_s", "restart: load from the validated copy (s)"),
+    ("cache_load_cpu_s", "restart: load from the copy, CPU (s)"),
+    ("cache_export_cold_s", "restart: export after it, cold (s)"),
+    ("cache_export_cold_cpu_s", "restart: export after it, cold, CPU (s)"),
+    ("cache_load_plus_export_s", "restart: load from copy + export cold (s)"),
     *((f"{name}_cold_s", f"  {name}, cold (s)") for name in METRIC_TABLES),
     *((f"{name}_warm_s", f"  {name}, warm (s)") for name in METRIC_TABLES),
     ("headline_engine_s", "headline 4 tables, engine (s)"),
@@ -228,8 +278,18 @@ ROWS = (
     ("pandas_ratio", "pandas / engine, compute"),
     ("pandas_ratio_with_io", "pandas / engine, with read / load"),
     ("pandas_equal", "pandas equals engine (1 = yes)"),
+    ("polars_compute_s", "headline 4 tables, Polars (s)"),
+    ("polars_read_s", "Polars: read Parquet (s)"),
+    ("polars_ratio", "Polars / engine, compute"),
+    ("polars_ratio_with_io", "Polars / engine, with read / load"),
+    ("polars_equal", "Polars equals engine (1 = yes)"),
+    ("pandas_prepare_s", "  pandas: shared preparation (s)"),
+    ("polars_prepare_s", "  Polars: shared preparation (s)"),
+    *((f"{name}_{kind}_s", f"  {name}, {kind} (s)") for name in HEADLINE for kind in ("engine", "pandas", "polars")),
+    *((f"{name}_{kind}_ratio", f"  {name}, {kind} / engine") for name in HEADLINE for kind in ("pandas", "polars")),
     ("filter_sql_ms", "business_weekly, 1 block, 8 weeks (ms)"),
     ("page_first_s", "page: first run, load + compute (s)"),
+    ("page_first_warm_s", "page: first run after restart, copy warm (s)"),
     ("page_uncached_s", "page: rerun, tables not cached (s)"),
     ("page_cached_ms", "page: rerun, cached (ms)"),
     ("page_filter_ms", "page: filter change, new SQL (ms)"),
@@ -237,6 +297,8 @@ ROWS = (
     ("engine_peak_rss_after_load_mb", "engine peak RSS after load (MB)"),
     ("engine_peak_rss_mb", "engine peak RSS (MB)"),
     ("pandas_peak_rss_mb", "pandas peak RSS (MB)"),
+    ("polars_peak_rss_mb", "Polars peak RSS (MB)"),
+    ("cache_peak_rss_mb", "restart from copy + export, peak RSS (MB)"),
     ("page_peak_rss_mb", "page peak RSS (MB)"),
 )
 
@@ -286,6 +348,12 @@ def machine() -> dict:
         info["duckdb"], info["pandas"] = duckdb.__version__, pandas.__version__
     except ImportError:
         pass
+    try:
+        import polars
+
+        info["polars"] = polars.__version__
+    except ImportError:
+        pass
     return info
 
 
@@ -312,12 +380,14 @@ def report(results: dict[int, dict[str, list[float]]], info: dict, runs) -> tupl
             value = median(results[size].get(key))
             if value is None:
                 continue
-            met = value >= limit if key == "pandas_ratio" else value <= limit
-            notes.append(f"target {key} at {size_label(size)}: {fmt(value)} vs {'≥' if key == 'pandas_ratio' else '≤'} {limit:g} {unit}: "
+            at_least = key.endswith("_ratio")
+            met = value >= limit if at_least else value <= limit
+            notes.append(f"target {key} at {size_label(size)}: {fmt(value)} vs {'≥' if at_least else '≤'} {limit:g} {unit}: "
                          f"{'met' if met else 'NOT met'}")
     for size in sizes:
-        if results[size].get("pandas_equal") and min(results[size]["pandas_equal"]) < 1:
-            notes.append(f"WARNING: at {size_label(size)} the pandas baseline differs from the engine (see runs.json)")
+        for kind in ("pandas", "polars"):
+            if results[size].get(f"{kind}_equal") and min(results[size][f"{kind}_equal"]) < 1:
+                notes.append(f"WARNING: at {size_label(size)} the {kind} baseline differs from the engine (see runs.json)")
     notes.append(f"medians of {runs} run(s), each a fresh process; machine: " + ", ".join(f"{k} {v}" for k, v in info.items()))
     return rows, notes
 
@@ -361,7 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=Path("bench-results"), help="folder for results.csv/.md/runs.json")
     parser.add_argument("--data-dir", type=Path, default=REPO / "bench-data", help="where demo sources are cached")
     parser.add_argument("--compare-up-to", default=DEFAULT_COMPARE_UP_TO,
-                        help=f"run the pandas baseline and the page only for sizes up to this (default {DEFAULT_COMPARE_UP_TO})")
+                        help=f"run the pandas and Polars baselines and the page only for sizes up to this (default {DEFAULT_COMPARE_UP_TO})")
     parser.add_argument("--runs-large", type=int,
                         help="runs for the sizes above --compare-up-to (default: --runs); at 50M one run takes minutes")
     parser.add_argument("--storage", choices=("memory", "disk"),

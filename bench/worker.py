@@ -9,9 +9,14 @@ timings (seconds) as JSON to --result.
             business_weekly for one block and the last 8 weeks (the SQL of a filter change); the
             export again (warm: second computation, fresh MetricContext).
 - pandas:   the pandas baseline on the same Parquet files, compared with the engine's tables.
+- polars:   the Polars baseline (lazy API) on the same files, compared the same way.
+- cache:    the source through its validated copy (dashboard/core/cache.py, in the folder of
+            RECDASH_VALIDATED_CACHE): with --write, load + validate + write the copy; without,
+            the load from the copy (a restart) and then the export, cold.
 - page:     dashboard/views/business.py through dashboard/app.py in streamlit's AppTest: first
             run (load + compute), a rerun with the table caches cleared (compute), cached reruns,
-            a filter change (one block, last 8 weeks: new SQL) and its cached rerun.
+            a filter change (one block, last 8 weeks: new SQL) and its cached rerun. With
+            --first-only, the first run alone (the parent runs it with a warm validated copy).
 - generate: write a demo source (the parent streams the progress lines).
 """
 from __future__ import annotations
@@ -95,7 +100,11 @@ def engine(data: Path, save_headline: Path | None) -> dict:
     cursor.close()
     ctx = MetricContext(source, params)
     start, cpu = time.perf_counter(), time.process_time()
-    frames = {name: compute_table(name, ctx) for name in HEADLINE}
+    frames, out["headline_tables"] = {}, {}
+    for name in HEADLINE:  # in this order each table builds the staging it is first to need
+        began = time.perf_counter()
+        frames[name] = compute_table(name, ctx)
+        out["headline_tables"][name] = time.perf_counter() - began
     out["headline"], out["headline_cpu"] = time.perf_counter() - start, time.process_time() - cpu
     ctx.close()
     say(f"headline tables (fresh MetricContext): {out['headline']:.2f} s")
@@ -132,7 +141,45 @@ def pandas(data: Path, engine_headline: Path | None) -> dict:
     return out
 
 
-def page(data: Path) -> dict:
+def polars(data: Path, engine_headline: Path | None) -> dict:
+    from bench import pandas_baseline, polars_baseline
+
+    tables, timings = polars_baseline.run(data)
+    out = {"read": timings["read"], "compute": sum(v for k, v in timings.items() if k != "read"), "steps": timings}
+    say(f"read {out['read']:.2f} s, compute {out['compute']:.2f} s")
+    if engine_headline and engine_headline.exists():
+        problems = pandas_baseline.compare(pickle.loads(engine_headline.read_bytes()), tables)
+        out["problems"] = problems
+        say("Polars baseline equals the engine" if not problems else f"Polars baseline DIFFERS: {problems[:3]}")
+    out["peak_rss_mb"] = peak_rss_mb()
+    return out
+
+
+def cached(data: Path, write: bool) -> dict:
+    from dashboard.core import cache
+    from dashboard.core.params import Params
+
+    start, cpu = time.perf_counter(), time.process_time()
+    source = cache.load(data, reload=write, say=say)
+    out: dict = {"load": time.perf_counter() - start, "load_cpu": time.process_time() - cpu}
+    if write:  # the copy is written in the background: until it is there
+        cache.wait()
+        out["written"] = time.perf_counter() - start
+    state = cache.status(source)
+    if state is None or state.from_copy == write or (write and state.copy is None):
+        raise RuntimeError(f"expected {'to write' if write else 'to use'} a validated copy: {state}")
+    if write:
+        say(f"load + validate: {out['load']:.2f} s; and the validated copy written: {out['written']:.2f} s")
+    else:
+        say(f"load from the validated copy: {out['load']:.2f} s")
+        exported = timed_export(source, Params())
+        out["export"], out["export_cpu"] = exported["export"], exported["cpu"]
+        say(f"export after it, cold: {out['export']:.2f} s")
+    out["peak_rss_mb"] = peak_rss_mb()
+    return out
+
+
+def page(data: Path, first_only: bool = False) -> dict:
     # AppTest runs without a server; streamlit then warns about a missing runtime on every run.
     os.environ.setdefault("STREAMLIT_LOGGER_LEVEL", "error")
     import streamlit as st
@@ -153,6 +200,9 @@ def page(data: Path) -> dict:
 
     out: dict = {"first": rerun("first run")}
     say(f"page, first run (load + compute): {out['first']:.2f} s")
+    if first_only:
+        out["peak_rss_mb"] = peak_rss_mb()
+        return out
     st.cache_data.clear()  # the tables, not the loaded source (st.cache_resource)
     out["uncached"] = rerun("uncached")
     say(f"page rerun without cached tables: {out['uncached']:.2f} s")
@@ -183,10 +233,12 @@ def generate(out: Path, users: int, weeks: int, seed: int) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.worker")
-    parser.add_argument("kind", choices=("engine", "pandas", "page", "generate"))
+    parser.add_argument("kind", choices=("engine", "pandas", "polars", "cache", "page", "generate"))
     parser.add_argument("--data", type=Path, required=True, help="source folder (generate: folder to write)")
     parser.add_argument("--result", type=Path, required=True, help="JSON file for the timings")
     parser.add_argument("--headline", type=Path, help="engine: pickle the headline tables here; pandas: compare with them")
+    parser.add_argument("--write", action="store_true", help="cache: validate and write the copy")
+    parser.add_argument("--first-only", action="store_true", help="page: measure the first run only")
     parser.add_argument("--users", type=int)
     parser.add_argument("--weeks", type=int, default=26)
     parser.add_argument("--seed", type=int, default=7)
@@ -195,8 +247,12 @@ def main(argv: list[str] | None = None) -> int:
         result = engine(args.data, args.headline)
     elif args.kind == "pandas":
         result = pandas(args.data, args.headline)
+    elif args.kind == "polars":
+        result = polars(args.data, args.headline)
+    elif args.kind == "cache":
+        result = cached(args.data, args.write)
     elif args.kind == "page":
-        result = page(args.data)
+        result = page(args.data, args.first_only)
     else:
         result = generate(args.data, args.users, args.weeks, args.seed)
     args.result.write_text(json.dumps(result, indent=1, default=str), encoding="utf-8")

@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser("validate", help="check a source against the data contract")
     validate.add_argument("source", type=Path)
+    add_reload_option(validate)
 
     export = commands.add_parser("export", help="write every metric table as CSV")
     export.add_argument("--data", required=True, type=Path, help="folder of table files or .duckdb file")
@@ -52,16 +53,18 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--spark-master", metavar="URL",
                         help="Spark master with --engine spark (default local[*]: every core of this machine)")
     add_metric_options(export)
+    add_reload_option(export)
 
     report = commands.add_parser("report", help="write the weekly review as one self-contained HTML file")
     report.add_argument("--data", required=True, type=Path, help="folder of table files or .duckdb file")
     report.add_argument("--out", required=True, type=Path, help="the .html file to write")
     report.add_argument("--week", help="the week to review, YYYY-MM-DD (default: the last complete week)")
     add_metric_options(report)
+    add_reload_option(report)
 
     # Listed for --help; its options belong to bench/run.py (main() hands them over untouched).
     commands.add_parser("bench", add_help=False,
-                        help="measure the engine at 1M/10M/50M events against a pandas baseline "
+                        help="measure the engine at 1M/10M/50M events against pandas and Polars baselines "
                              "(python -m dashboard bench --help)")
     return parser
 
@@ -75,6 +78,19 @@ def add_metric_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--end", help="last date to report, YYYY-MM-DD (its whole week)")
     parser.add_argument("--blocks", help="comma-separated recommendation blocks")
     parser.add_argument("--platform", help="one platform, e.g. ios")
+
+
+def add_reload_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--reload", action="store_true",
+                        help="load and validate the files again instead of using the validated copy of an "
+                             "unchanged source (RECDASH_VALIDATED_CACHE)")
+
+
+def load_validated(path: Path, args):
+    """The source, from its validated copy when its files are unchanged (dashboard/core/cache.py)."""
+    from dashboard.core import cache
+
+    return cache.load(path, reload=args.reload, say=say)
 
 
 def params_from_args(args):
@@ -117,10 +133,10 @@ def cmd_generate(args) -> int:
 
 def cmd_validate(args) -> int:
     from dashboard.core.families import families
-    from dashboard.core.source import SourceError, load_source
+    from dashboard.core.source import SourceError
 
     try:
-        source = load_source(args.source)
+        source = load_validated(args.source, args)
     except SourceError as exc:
         for problem in exc.problems:
             print(f"error: {problem}")
@@ -146,7 +162,7 @@ def cmd_validate(args) -> int:
 
 def cmd_export(args) -> int:
     from dashboard.core.export import export_tables
-    from dashboard.core.source import SourceError, load_source
+    from dashboard.core.source import SourceError
 
     params = params_from_args(args)
     if args.engine == "spark":
@@ -157,7 +173,7 @@ def cmd_export(args) -> int:
         raise ParamError("--spark-master needs --engine spark")
     try:
         say(f"loading {args.data}")
-        source = load_source(args.data)
+        source = load_validated(args.data, args)
     except SourceError as exc:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
@@ -203,13 +219,13 @@ def cmd_report(args) -> int:
 
     from dashboard.core import report, review
     from dashboard.core.params import ParamError, parse_date, week_start
-    from dashboard.core.source import SourceError, load_source
+    from dashboard.core.source import SourceError
 
     params = params_from_args(args)
     week = week_start(parse_date(args.week, "--week")) if args.week else None
     try:
         say(f"loading {args.data}")
-        source = load_source(args.data)
+        source = load_validated(args.data, args)
     except SourceError as exc:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
@@ -255,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ParamError, SettingsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_ARGS
+    finally:
+        if "dashboard.core.cache" in sys.modules:  # a validated copy still being written
+            sys.modules["dashboard.core.cache"].wait()
 
 
 if __name__ == "__main__":

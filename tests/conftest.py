@@ -63,3 +63,13 @@ def demo_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def demo_source(demo_dir):
     return load_source(demo_dir, now=TEST_NOW)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def validated_copies(tmp_path_factory):
+    """Validated copies of the sources the tests load through the CLI and the pages
+    (dashboard/core/cache.py) go to a folder of the test run, never to the user's cache."""
+    folder = tmp_path_factory.mktemp("validated-copies")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RECDASH_VALIDATED_CACHE", str(folder))
+        yield folder

@@ -1,5 +1,5 @@
-"""The benchmark (bench/): the pandas baseline gives the engine's numbers, and one small run of
-bench/run.py measures and writes every figure.
+"""The benchmark (bench/): the pandas and Polars baselines give the engine's numbers, and one
+small run of bench/run.py measures and writes every figure.
 
 Timings are written, never asserted: the machine is shared, so a time limit in a test would
 fail for reasons that have nothing to do with the code. What is checked is that the benchmark
@@ -11,7 +11,7 @@ import csv
 
 import pytest
 
-from bench import pandas_baseline, run
+from bench import pandas_baseline, polars_baseline, run
 from conftest import TEST_NOW
 from dashboard.core.context import MetricContext
 from dashboard.core.demo import generate
@@ -44,6 +44,48 @@ def test_pandas_baseline_equals_engine(demo, engine_tables):
     assert baseline["buyer_weekly"]["attributed_lines"].sum() > 0
     assert baseline["seller_weekly"]["gmv_gini"].notna().any()
     assert set(baseline["retention"]["basis"]) == {"purchase", "visit"}
+
+
+def test_polars_baseline_equals_engine(demo, engine_tables):
+    baseline, timings = polars_baseline.run(demo)
+    assert pandas_baseline.compare(engine_tables, baseline) == []
+    assert set(timings) == {"read", "prepare", *pandas_baseline.TABLES}
+    # Not vacuous: attribution, sellers and both retention bases have data, and the numbers that
+    # take the most code (attributed lines, Gini, top-10 share, MAU) are those of pandas too.
+    assert baseline["buyer_weekly"]["attributed_lines"].sum() > 0
+    assert baseline["seller_weekly"]["gmv_top10_share"].notna().any()
+    assert set(baseline["retention"]["basis"]) == {"purchase", "visit"}
+    pandas_tables, _ = pandas_baseline.run(demo)
+    assert pandas_baseline.compare(pandas_tables, baseline) == []
+
+
+def test_polars_gini_and_top_share_on_a_hand_made_week():
+    # One week, four active sellers with GMV 0, 10, 30, 60 (three selling), N = 5 threshold unused here.
+    # Gini over all four, x ascending = 0, 10, 30, 60, n = 4, Σx = 100:
+    #   Σ (2i − n − 1) x_i = (−3)·0 + (−1)·10 + 1·30 + 3·60 = 200  ->  200 / (4 · 100) = 0.5
+    # Top 10 % of the three selling sellers: ceil(3 / 10) = 1 seller -> 60 / 100 = 0.6
+    import datetime as dt
+
+    import polars as pl
+
+    week = dt.datetime(2026, 3, 2)
+    shared = {
+        "weeks": pl.DataFrame({"week_start": [week], "is_complete": [True], "days_in_range": [7]}),
+        "lines": pl.DataFrame({"week_start": [week] * 3, "seller_id": ["s2", "s3", "s4"], "order_id": ["o1", "o2", "o3"],
+                               "line_value": [10.0, 30.0, 60.0]}),
+    }
+    data = {
+        "sellers": pl.DataFrame({"seller_id": ["s1", "s2", "s3", "s4"], "joined_at": [None] * 4, "left_at": [None] * 4},
+                                schema={"seller_id": pl.String, "joined_at": pl.Datetime("us"), "left_at": pl.Datetime("us")}),
+        "items": pl.DataFrame({"item_id": ["i1"], "seller_id": ["s1"], "created_at": [None]},
+                              schema={"item_id": pl.String, "seller_id": pl.String, "created_at": pl.Datetime("us")}),
+        "reviews": pl.DataFrame({"item_id": [], "seller_id": [], "ts": [], "replied_at": []},
+                                schema={"item_id": pl.String, "seller_id": pl.String, "ts": pl.Datetime("us"),
+                                        "replied_at": pl.Datetime("us")}),
+    }
+    row = polars_baseline.seller_weekly(shared, data).row(0, named=True)
+    assert (row["active_sellers"], row["sellers_with_sales"]) == (4, 3)
+    assert row["gmv_gini"] == pytest.approx(0.5) and row["gmv_top10_share"] == pytest.approx(0.6)
 
 
 def test_compare_names_a_difference(demo, engine_tables):
@@ -80,9 +122,17 @@ def test_benchmark_runs_end_to_end(tmp_path, capsys):
                    *(f"{t}_cold_s" for t in METRIC_TABLES), *(f"{t}_warm_s" for t in METRIC_TABLES)]:
         assert ("20k", figure) in figures and ("40k", figure) in figures, figure
     # the baseline and the page only up to --compare-up-to
-    for figure in ["pandas_compute_s", "pandas_ratio", "page_first_s", "page_cached_ms", "page_filter_ms"]:
+    for figure in ["pandas_compute_s", "pandas_ratio", "page_first_s", "page_cached_ms", "page_filter_ms",
+                   "polars_compute_s", "polars_ratio", "page_first_warm_s",
+                   *(f"{t}_{k}_ratio" for t in pandas_baseline.TABLES for k in ("pandas", "polars"))]:
         assert ("20k", figure) in figures and ("40k", figure) not in figures, figure
+    # the validated copy (written, then read by a restart) at every size
+    for figure in ["cache_first_load_s", "cache_write_s", "cache_load_s", "cache_export_cold_s", "cache_load_plus_export_s",
+                   *(f"{t}_engine_s" for t in pandas_baseline.TABLES)]:
+        assert ("20k", figure) in figures and ("40k", figure) in figures, figure
     assert float(figures[("20k", "pandas_equal")]["median"]) == 1.0
+    assert float(figures[("20k", "polars_equal")]["median"]) == 1.0
+    assert "Polars / engine, compute" in printed
     assert float(figures[("20k", "engine_peak_rss_mb")]["median"]) > 50  # a real process's memory
     assert (out / "results.md").read_text(encoding="utf-8").startswith("# Benchmark results")
     assert (out / "runs.json").exists()

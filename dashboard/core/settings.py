@@ -14,6 +14,7 @@ default. Environment variables win so that one deployment can override a shared 
 | `RECDASH_TEMP_DIR`        | `temp_dir`        | `<system temp>/recdash-duckdb` (DuckDB spills here) |
 | `RECDASH_CACHE`           | `cache_dir`       | `~/.cache/recdash` (the generated demo)            |
 | `RECDASH_STORAGE`         | `storage`         | `memory`; `disk`: loaded tables compressed in a temporary database file |
+| `RECDASH_VALIDATED_CACHE` | `validated_cache` | `<cache_dir>-validated` (beside it, not inside); `off`: no validated copies (cache.py) |
 
 `RECDASH_ALLOWED_DIRS` is a list separated by `os.pathsep` (`:` on Linux and macOS); in
 `recdash.toml` it is a list of strings. The file is `$RECDASH_CONFIG`, else `recdash.toml` in the
@@ -40,6 +41,7 @@ ENV = {
     "temp_dir": "RECDASH_TEMP_DIR",
     "cache_dir": "RECDASH_CACHE",
     "storage": "RECDASH_STORAGE",
+    "validated_cache": "RECDASH_VALIDATED_CACHE",
 }
 # Where a loaded source's tables live. `memory`: fastest to load, ~130 bytes per event resident.
 # `disk`: a temporary DuckDB file under temp_dir, compressed (~20 bytes per event) and paged in
@@ -68,6 +70,8 @@ class Settings:
     temp_dir: Path = Path(tempfile.gettempdir()) / "recdash-duckdb"
     cache_dir: Path = Path.home() / ".cache" / "recdash"
     storage: str = "memory"
+    # Where validated copies of loaded sources are kept (cache.py); None: no copies are kept.
+    validated_cache_dir: Path | None = None
 
 
 def current(environ: dict | None = None, cwd: Path | None = None) -> Settings:
@@ -132,6 +136,16 @@ def current(environ: dict | None = None, cwd: Path | None = None) -> Settings:
     if storage not in STORAGE_KINDS:
         raise SettingsError(f"{where} must be one of {', '.join(STORAGE_KINDS)}, got {storage_value!r}")
 
+    validated_value, where = raw("validated_cache")
+    if validated_value is None:
+        # Beside the demo cache, not inside it: cache_dir is an allowed folder by default, and the
+        # Data page must not open the copies (they hold other sessions' uploads).
+        validated_cache_dir = cache_dir.with_name(cache_dir.name + "-validated")
+    elif isinstance(validated_value, str) and validated_value.strip().lower() in ("off", "none"):
+        validated_cache_dir = None
+    else:
+        validated_cache_dir = _path(validated_value, where, cwd)
+
     return Settings(
         allowed_dirs=allowed,
         memory_limit=memory,
@@ -142,6 +156,7 @@ def current(environ: dict | None = None, cwd: Path | None = None) -> Settings:
         temp_dir=_resolved(temp_dir),
         cache_dir=cache_dir,
         storage=storage,
+        validated_cache_dir=validated_cache_dir,
     )
 
 

@@ -140,11 +140,14 @@ class _Located:
     path: Path | None  # the real file (None for a table of a .duckdb file)
 
 
-def new_connection(settings: settings_module.Settings | None = None) -> duckdb.DuckDBPyConnection:
+def new_connection(settings: settings_module.Settings | None = None,
+                   database: Path | None = None) -> duckdb.DuckDBPyConnection:
     """A database with the server's limits; nothing is installed or loaded on demand.
 
     In memory by default; with `storage = disk` a temporary DuckDB file of its own under temp_dir,
     removed when the connection goes (the tables are compressed there: see settings.py).
+    `database`: serve from this DuckDB file instead, which the caller owns (cache.py's private
+    copy of a validated source).
     """
     settings = settings or settings_module.current()
     # Every connection gets a private folder of its own under temp_dir (0700, removed with the
@@ -153,7 +156,9 @@ def new_connection(settings: settings_module.Settings | None = None) -> duckdb.D
     # uploaded .duckdb read another source's spilled or disk-stored rows.
     settings.temp_dir.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="source-", dir=settings.temp_dir))
-    if settings.storage == "disk":
+    if database is not None:
+        con = duckdb.connect(str(database))
+    elif settings.storage == "disk":
         con = duckdb.connect(str(folder / "tables.duckdb"))
     else:
         con = duckdb.connect(":memory:")

@@ -19,14 +19,14 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard.core import exported
+from dashboard.core import cache, exported
 from dashboard.core import settings as settings_module
 from dashboard.core.contract import TABLES
 from dashboard.core.export import EXPORT_INFO
 from dashboard.core.guard import PathRefused, allowed_path, is_inside
 from dashboard.core.metrics import METRIC_TABLES
 from dashboard.core.settings import SettingsError
-from dashboard.core.source import FILE_SUFFIXES, Source, SourceError, load_source
+from dashboard.core.source import FILE_SUFFIXES, Source, SourceError
 
 DEMO_USERS, DEMO_WEEKS, DEMO_SEED = 20_000, 26, 7
 SOURCE_KEY = "source_path"  # the source this session chose on the Data page (a real path)
@@ -98,7 +98,21 @@ def open_source(path: str, files: tuple = (), _allowed_dirs: tuple[Path, ...] | 
     the pages then show the tables a scheduled job computed instead of computing them."""
     if exported.is_exported_folder(path):
         return open_exported(Path(path), _allowed_dirs)
-    return load_source(path, allowed_dirs=_allowed_dirs)
+    reload = path in _RELOAD
+    _RELOAD.discard(path)
+    # From the validated copy of an unchanged source (a restart needs no new validation).
+    return cache.load(path, allowed_dirs=_allowed_dirs, reload=reload)
+
+
+# Paths whose next load validates the files again ("Load and check again" on the Data page).
+_RELOAD: set[str] = set()
+
+
+def reload_source(path: str) -> None:
+    """Callback of "Load and check again": the next run loads and validates the files anew and
+    rewrites the validated copy; every session showing this source gets the new load."""
+    _RELOAD.add(path)
+    open_source.clear(path, signature(path))
 
 
 def open_exported(folder: Path, allowed: tuple[Path, ...] | None) -> exported.ExportedSource:
@@ -184,6 +198,10 @@ def check_path(text: str) -> dict:
         real = allowed_path(text, allowed_dirs(), shown=allowed_dirs(uploads=False))
     except PathRefused as exc:
         return _candidate(str(text).strip(), None, [str(exc)])
+    copies = settings_module.current().validated_cache_dir
+    if copies is not None and is_inside(real, [copies]):
+        # The copies hold other sources (uploads of other sessions among them): never a source.
+        return _candidate(str(text).strip(), None, [f"{str(text).strip()}: the server's validated copies are not a source"])
     return _check(str(real), display=str(text).strip())
 
 

@@ -5,6 +5,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from dashboard.core import cache
 from dashboard.core.export import describe_params
 from dashboard.core.exported import WEEKLY_COLUMN, ExportedSource
 from dashboard.core.families import families
@@ -12,8 +13,8 @@ from dashboard.core.metrics import METRIC_TABLES
 from dashboard.core.source import Source, SourceError
 from dashboard.ui import session, widgets
 from dashboard.ui.source import (CANDIDATE_KEY, allowed_dirs, check_path, check_uploads, chosen_source_path,
-                                 discard_candidate, escape_markdown, is_demo, open_current, upload_limit_mb,
-                                 use_candidate, use_default)
+                                 current_source_path, discard_candidate, escape_markdown, is_demo, open_current,
+                                 reload_source, upload_limit_mb, use_candidate, use_default)
 
 GLOSSARY = Path(__file__).resolve().parents[2] / "docs" / "glossary.md"
 
@@ -116,6 +117,19 @@ st.header("Source")
 label = "the built-in demo marketplace" if is_demo(str(source.path)) else "your data"
 st.markdown(f"Showing **{label}**, loaded at {source.loaded_at:%Y-%m-%d %H:%M} UTC from:")
 st.code(str(source.path), language=None)
+if isinstance(source, Source):
+    loaded = cache.status(source)
+    if loaded is not None:
+        if loaded.from_copy:
+            st.caption(f"Using the validated copy from {loaded.validated_at:%Y-%m-%d %H:%M:%S} UTC: the files have "
+                       "not changed since they were checked, so they were not read again.")
+        else:
+            st.caption(f"Loaded and validated when it was opened ({escape_markdown(loaded.why)}).")
+        for warning in loaded.warnings:
+            st.warning(escape_markdown(warning))
+    st.button("Load and check again", on_click=reload_source, args=(current_source_path(),), key="source_reload",
+              icon=":material/refresh:", help="Read and validate the files anew instead of using the validated copy "
+                                              "of this unchanged source")
 if chosen_source_path():
     st.button("Back to the default source", on_click=use_default, key="source_default")
 
