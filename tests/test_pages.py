@@ -374,3 +374,20 @@ def test_offline_online_page_shows_off_policy_estimates_before_the_ab_test(demo_
     served = table_with(at, "model_version", "dr", "on_policy_impressions", "on_policy_ctr", "dr_covers_on_policy")
     assert served.model_version.tolist() == [UPSELL_CANDIDATE]
     assert served.on_policy_impressions.iloc[0] > 0 and 0 < served.on_policy_ctr.iloc[0] < 1
+
+
+def test_offline_online_page_without_experiments_still_shows_the_off_policy_estimates(tmp_path, monkeypatch):
+    """Regression: the page stopped when offline_online was unavailable (no experiments), so a
+    source with logged propensities and a candidate never reached "Before the A/B test"."""
+    from test_off_policy import CAND, LOG
+
+    source = write_source(tmp_path / "logged-only", {"events": LOG, "target_policies": CAND})
+    at = open_page(app_for(source, monkeypatch), "offline_online")
+    assert_clean(at, "offline_online")
+    assert any(m.startswith(UNAVAILABLE) and "'experiments'" in m for m in messages(at))
+    assert "Before the A/B test" in texts(at.header)
+    shown = table_with(at, "model_version", "ess", "ips", "dr")
+    # The candidate of test_off_policy's hand-worked log: IPS = 2.0 / 4 = 0.5 (see that test).
+    cand = shown[shown.model_version == "cand"]
+    assert len(cand) == 1
+    np.testing.assert_allclose(float(cand.ips.iloc[0]), 0.5)
