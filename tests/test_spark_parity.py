@@ -68,6 +68,10 @@ TINY = {
                     "experiments": experiments_case.E1_EXPERIMENTS,
                     "experiment_variants": experiments_case.E1_VARIANTS,
                     "assignments": experiments_case.E1_ASSIGNMENTS},
+    "experiments_pre": {"events": experiments_case._p1_events(), "orders": experiments_case.P1_ORDERS,
+                        "experiments": experiments_case.P1_EXPERIMENTS,
+                        "experiment_variants": experiments_case.P1_VARIANTS,
+                        "assignments": experiments_case.P1_ASSIGNMENTS},
     "pairs": pairs_case.build_tables(),
 }
 BERLIN_FILTERED = Params(
@@ -83,6 +87,8 @@ CASES = [
     pytest.param("business", Params(tz="Europe/Berlin"), ("business_weekly", "retention"), id="business-berlin"),
     pytest.param("offline", Params(k=3), ("offline_metrics",), id="offline-k3"),
     pytest.param("experiments", Params(platform="web"), ("experiments",), id="experiments-platform"),
+    pytest.param("experiments_pre", Params(cap_quantile=0.8), ("experiments",), id="experiments-pre-period-capped"),
+    pytest.param("experiments_pre", Params(pre_days=7), ("experiments",), id="experiments-pre-days-7"),
     pytest.param("pairs", Params(), ("offline_online",), id="offline-online-pairs"),
 ]
 

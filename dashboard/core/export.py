@@ -147,6 +147,9 @@ def describe_params(source_name: str, params: Params) -> dict[str, str]:
         "attribution window": f"{params.window_days} days",
         "seller threshold N": str(params.n_sales),
         "offline cut-off k": str(params.k),
+        "experiments": (f"CUPED pre-period {params.pre_days} days, always-valid interval tuned for "
+                        f"{params.seq_tuning:,} users, GMV per user "
+                        + (f"capped at the {params.cap_quantile:g} quantile" if params.cap_quantile else "not capped")),
         "made at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
 

@@ -16,14 +16,19 @@ from dashboard.core.context import MetricContext
 COLUMNS = [
     "experiment_id", "variant", "metric", "users", "mean", "delta_abs", "delta_rel",
     "ci_low", "ci_high", "p_value", "srm_p_value",
+    # v2 (metrics.md "v2 additions"), appended in the spec's order
+    "ci_low_rel", "ci_high_rel", "p_adj_bh", "pre_p_value",
+    "delta_abs_cuped", "ci_low_cuped", "ci_high_cuped", "p_value_cuped", "variance_reduction",
+    "ci_low_seq", "ci_high_seq",
 ]
+V2_COLUMNS = COLUMNS[COLUMNS.index("ci_low_rel"):]
 ONLINE_METRICS = ("conversion", "rec_conversion", "gmv_per_user", "clicks_per_user")
 # Without an orders table these are not computed (unknown, not zero).
 PURCHASE_METRICS = ("conversion", "rec_conversion", "gmv_per_user")
 # Beside COLUMNS, what experiment_details adds for the pages and offline_online.
 DETAIL_COLUMNS = ["is_control", "traffic_share", "model_version", "block", "control_mean", "mde_abs", "mde_rel",
                   "name", "start_ts", "end_ts"]
-FLOAT_COLUMNS = ["mean", "delta_abs", "delta_rel", "ci_low", "ci_high", "p_value", "srm_p_value"]
+FLOAT_COLUMNS = ["mean", "delta_abs", "delta_rel", "ci_low", "ci_high", "p_value", "srm_p_value"] + V2_COLUMNS
 # The spec flags an experiment as broken when its SRM p-value falls below this.
 SRM_BROKEN_BELOW = 0.001
 _DELTA_KEYS = ("delta_abs", "delta_rel", "ci_low", "ci_high", "p_value")
@@ -53,7 +58,7 @@ def _experiment_details(ctx: MetricContext) -> pd.DataFrame:
         per_variant = per_variant[~per_variant["metric"].isin(PURCHASE_METRICS)]
     rows = []
     for _, group in per_variant.groupby("experiment_id", sort=False):
-        rows += _compare(group)
+        rows += _compare(group, ctx.params.seq_tuning)
     frame = pd.DataFrame(rows, columns=[c for c in COLUMNS + DETAIL_COLUMNS if c not in ("name", "start_ts", "end_ts")])
     frame["users"] = frame["users"].astype("int64")
     frame["is_control"] = frame["is_control"].astype("bool")
@@ -64,8 +69,9 @@ def _experiment_details(ctx: MetricContext) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def _compare(group: pd.DataFrame) -> list[dict]:
-    """Rows of one experiment: every variant against the control, the SRM p-value on each row."""
+def _compare(group: pd.DataFrame, seq_tuning: int = 10_000) -> list[dict]:
+    """Rows of one experiment: every variant against the control, the SRM p-value on each row;
+    the v2 columns (relative interval, CUPED, always-valid interval; p_adj_bh over its rows)."""
     one_per_variant = group.drop_duplicates("variant")
     srm = stats.srm_p_value(
         [int(n) for n in one_per_variant["users"]],
@@ -74,9 +80,12 @@ def _compare(group: pd.DataFrame) -> list[dict]:
     rows = []
     for metric, by_metric in group.groupby("metric", sort=False):
         control = by_metric[by_metric["is_control"]].iloc[0]
+        # CUPED's θ pools every assigned user of the experiment (all variants), per metric.
+        theta = stats.cuped_theta([_moments(v) for _, v in by_metric.iterrows()])
         for _, variant in by_metric.iterrows():
             if variant["is_control"]:
                 delta = dict.fromkeys(_DELTA_KEYS)
+                v2 = dict.fromkeys(V2_COLUMNS)
                 mde_abs = mde_rel = None
             else:
                 # The smallest true difference this test had an 80 % chance to detect at 5 %: it
@@ -89,6 +98,7 @@ def _compare(group: pd.DataFrame) -> list[dict]:
                     _value(variant["mean"]), _value(variant["variance"]), int(variant["users"]),
                     _value(control["mean"]), _value(control["variance"]), int(control["users"]),
                 )
+                v2 = _v2_columns(variant, control, delta, theta, seq_tuning)
             rows.append({
                 "experiment_id": variant["experiment_id"],
                 "variant": variant["variant"],
@@ -97,6 +107,7 @@ def _compare(group: pd.DataFrame) -> list[dict]:
                 "mean": _value(variant["mean"]),
                 **delta,
                 "srm_p_value": srm,
+                **v2,
                 "is_control": bool(variant["is_control"]),
                 "traffic_share": _value(variant["traffic_share"]),
                 "model_version": variant["model_version"],
@@ -108,7 +119,31 @@ def _compare(group: pd.DataFrame) -> list[dict]:
     # Back to the SQL's order (experiment, variant, metric) after grouping by metric.
     order = {m: i for i, m in enumerate(ONLINE_METRICS)}
     rows.sort(key=lambda r: (r["variant"], order[r["metric"]]))
+    # Benjamini–Hochberg within the experiment, over every variant × metric p-value.
+    for r, adjusted in zip(rows, stats.bh_adjust([r["p_value"] for r in rows])):
+        r["p_adj_bh"] = adjusted
     return rows
+
+
+def _moments(row: pd.Series) -> dict:
+    """A variant's sufficient statistics of y and the pre-period x, as stats.cuped_* take them."""
+    return {"users": int(row["users"]), "mean": _value(row["mean"]), "variance": _value(row["variance"]),
+            "pre_mean": _value(row["pre_mean"]), "pre_variance": _value(row["pre_variance"]),
+            "covariance": _value(row["covariance"])}
+
+
+def _v2_columns(variant: pd.Series, control: pd.Series, delta: dict, theta, seq_tuning: int) -> dict:
+    """The v2 columns of a non-control row except p_adj_bh (set over the whole experiment)."""
+    t, c = _moments(variant), _moments(control)
+    ci_low_rel, ci_high_rel = stats.relative_interval(t["mean"], t["variance"], t["users"],
+                                                      c["mean"], c["variance"], c["users"])
+    pre = stats.delta_vs_control(t["pre_mean"], t["pre_variance"], t["users"],
+                                 c["pre_mean"], c["pre_variance"], c["users"])
+    se = stats.standard_error(t["variance"], t["users"], c["variance"], c["users"])
+    ci_low_seq, ci_high_seq = stats.sequential_interval(delta["delta_abs"], se, t["users"], c["users"], seq_tuning)
+    return {"ci_low_rel": ci_low_rel, "ci_high_rel": ci_high_rel, "p_adj_bh": None,
+            "pre_p_value": pre["p_value"], **stats.cuped_vs_control(t, c, theta),
+            "ci_low_seq": ci_low_seq, "ci_high_seq": ci_high_seq}
 
 
 def _value(v) -> float | None:
