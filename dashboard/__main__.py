@@ -194,6 +194,8 @@ def say_written(args, result, started: float) -> int:
         print(f"wrote {args.out / (table + '.csv')} ({rows:,} rows)")
     for table, reason in result.unavailable.items():
         print(f"not written: {table}.csv — {reason}")
+    for note in getattr(result, "notes", []):
+        print(f"note: {note}")
     if args.zip:
         print(f"wrote {args.out / 'metric_tables.zip'}")
     say(f"done in {time.perf_counter() - started:.1f} s")

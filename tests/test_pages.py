@@ -313,3 +313,12 @@ def test_block_filter_that_selects_nothing(partial_source, monkeypatch):
         if page == "business":
             business = table_with(at, "week_start", "dau_avg", "wau")
             assert len(business) == 1 and (business.wau == 0).all()
+
+
+def test_experiments_page_names_dropped_experiments(tmp_path, monkeypatch):
+    from test_experiment_checks import EXPECTED, TABLES
+
+    at = open_page(app_for(write_source(tmp_path / "dropped", TABLES), monkeypatch), "experiments")
+    warned = [w.replace("\\", "") for w in texts(at.warning)]  # the page escapes Markdown
+    for message in EXPECTED:
+        assert any(message in w for w in warned), (message, warned)

@@ -15,6 +15,7 @@ import pandas as pd
 
 from dashboard.core import experiment_review, kpis
 from dashboard.core.context import MetricContext, Unavailable
+from dashboard.core.experiment_checks import dropped_experiments
 from dashboard.core.metrics import compute_table
 from dashboard.core.metrics.experiments import experiment_details
 from dashboard.core.params import Params
@@ -84,11 +85,14 @@ def build(source: Source, params: Params, week: pd.Timestamp | None = None,
                     pass
         try:
             details = experiment_details(ctx)
+            dropped = dropped_experiments(ctx, produced=details["experiment_id"])
         except Unavailable:
-            details = None
+            details, dropped = None, []
     finally:
         ctx.close()
-    return assemble(tables, details, params, source.name, week)
+    weekly = assemble(tables, details, params, source.name, week)
+    weekly.notes += [f"Experiment {message} (it has no results)." for message in dropped]
+    return weekly
 
 
 def assemble(tables: dict[str, pd.DataFrame], details: pd.DataFrame | None, params: Params, source_name: str,

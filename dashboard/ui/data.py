@@ -58,6 +58,7 @@ def metric(source: Source | ExportedSource, name: str, params: Params) -> tuple[
 # table whose parameters it depends on.
 ANALYSES = {
     "experiment_details": ("dashboard.core.metrics.experiments", "experiment_details", "experiments"),
+    "dropped_experiments": ("dashboard.core.experiment_checks", "dropped_experiments", "experiments"),
     "offline_online_pairs": ("dashboard.core.metrics.offline_online", "offline_online_pairs", "offline_online"),
     "offline_online_trend": ("dashboard.core.trends", "offline_online_trend", "offline_online"),
     "serving_model_weekly": ("dashboard.core.trends", "serving_model_weekly", "buyer_weekly"),

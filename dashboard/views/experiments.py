@@ -19,6 +19,10 @@ details, reason = analysis(source, "experiment_details", params)
 if details is None:
     widgets.unavailable(reason)
     st.stop()
+dropped, _ = analysis(source, "dropped_experiments", params)
+for message in dropped or []:
+    st.warning(f"Experiment {text(message)} — it has no results here.", icon=":material/block:")
+
 if details.empty:
     st.info("No experiment overlaps this selection.")
     st.stop()
