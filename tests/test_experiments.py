@@ -540,3 +540,34 @@ def test_experiments_cap_quantile_winsorizes_gmv_and_its_pre_period(p1_source):
     assert row(capped, "B", "gmv_per_user", "P1").pre_p_value == pytest.approx(0.243615, abs=1e-5)
     # other metrics are never capped
     assert row(capped, "B", "clicks_per_user", "P1")["mean"] == pytest.approx(10 / 3)
+
+
+def test_experiment_details_cuped_relative_interval_and_running(p1_source):
+    from dashboard.core.context import MetricContext
+    from dashboard.core.metrics.experiments import experiment_details
+    from dashboard.core.params import Params
+
+    details = experiment_details(MetricContext(p1_source, Params()))
+    r = details[(details.variant == "B") & (details.metric == "clicks_per_user")].iloc[0]
+    # adjusted means (test_experiments_cuped_columns): A 2.348485 (s² 0.465565), B 2.651515 (s² 0.101928)
+    # delta_rel_cuped = 2.651515/2.348485 − 1 = 0.129032
+    # var = 0.101928/(3 × 2.348485²) + 2.651515² × 0.465565/(3 × 2.348485⁴)
+    #     = 0.101928/16.546373 + 7.030533 × 0.465565/91.259... = 0.006160 + 0.035866 = 0.042026
+    #   (2.348485² = 5.515381, ⁴ = 30.419430, × 3 = 91.258290; 7.030533 × 0.465565 = 3.273170 → 0.035867)
+    # half = 1.959964 × √0.042027 = 1.959964 × 0.205005 = 0.401802
+    assert r.delta_rel_cuped == pytest.approx(0.129032, abs=1e-5)
+    assert r.ci_low_rel_cuped == pytest.approx(0.129032 - 0.401802, abs=1e-4)
+    assert r.ci_high_rel_cuped == pytest.approx(0.129032 + 0.401802, abs=1e-4)
+    # P1 ends 2026-03-09 00:00; the last event is on 2026-03-06: the data's last day ends 03-07 00:00 < end_ts
+    assert bool(r.running) is True
+    assert details[details.variant == "A"].delta_rel_cuped.isna().all()
+
+
+def test_experiment_is_not_running_when_the_data_covers_its_end(e1_source):
+    from dashboard.core.context import MetricContext
+    from dashboard.core.metrics.experiments import experiment_details
+    from dashboard.core.params import Params
+
+    # E1 ends 2026-03-09 00:00; its data's last event (c10, o5) is at 2026-03-09 00:00: that day is in the data
+    details = experiment_details(MetricContext(e1_source, Params()))
+    assert not details.running.any()

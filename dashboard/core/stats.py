@@ -562,3 +562,24 @@ def required_users_per_group(variance: float, effect_abs: float, alpha: float = 
         return None
     z = _z_two_sided(alpha) + float(_sp.ndtri(power))
     return 2.0 * v * z * z / (e * e)
+
+
+def cuped_relative_interval(treatment: dict, control: dict, theta_x_bar: tuple[float, float] | None
+                            ) -> tuple[float | None, float | None, float | None]:
+    """(delta_rel, low, high) of the CUPED-adjusted values: m'_t/m'_c − 1 and relative_interval
+    of the adjusted means and variances (y' keeps y's expectation, x being centred on the pooled
+    x̄). Not a spec column: the pages' relative view with CUPED on. None where cuped_vs_control
+    is None or the adjusted control mean is 0."""
+    none = (None, None, None)
+    se = _se(treatment.get("variance"), treatment.get("users"), control.get("variance"), control.get("users"))
+    if theta_x_bar is None or se is None or se == 0.0:
+        return none
+    theta, x_bar = theta_x_bar
+    m_t, v_t = cuped_moments(treatment.get("mean"), treatment.get("variance"), treatment.get("pre_mean"),
+                             treatment.get("pre_variance"), treatment.get("covariance"), theta, x_bar)
+    m_c, v_c = cuped_moments(control.get("mean"), control.get("variance"), control.get("pre_mean"),
+                             control.get("pre_variance"), control.get("covariance"), theta, x_bar)
+    if m_t is None or m_c is None or m_c == 0.0:
+        return none
+    low, high = relative_interval(m_t, v_t, treatment.get("users"), m_c, v_c, control.get("users"))
+    return m_t / m_c - 1.0, low, high

@@ -27,7 +27,10 @@ ONLINE_METRICS = ("conversion", "rec_conversion", "gmv_per_user", "clicks_per_us
 PURCHASE_METRICS = ("conversion", "rec_conversion", "gmv_per_user")
 # Beside COLUMNS, what experiment_details adds for the pages and offline_online.
 DETAIL_COLUMNS = ["is_control", "traffic_share", "model_version", "block", "control_mean", "mde_abs", "mde_rel",
-                  "name", "start_ts", "end_ts"]
+                  "delta_rel_cuped", "ci_low_rel_cuped", "ci_high_rel_cuped", "variance",
+                  "name", "start_ts", "end_ts", "running"]
+# From experiment_names.sql (merged after the comparison).
+_NAME_COLUMNS = ("name", "start_ts", "end_ts", "running")
 FLOAT_COLUMNS = ["mean", "delta_abs", "delta_rel", "ci_low", "ci_high", "p_value", "srm_p_value"] + V2_COLUMNS
 # The spec flags an experiment as broken when its SRM p-value falls below this.
 SRM_BROKEN_BELOW = 0.001
@@ -59,13 +62,15 @@ def _experiment_details(ctx: MetricContext) -> pd.DataFrame:
     rows = []
     for _, group in per_variant.groupby("experiment_id", sort=False):
         rows += _compare(group, ctx.params.seq_tuning)
-    frame = pd.DataFrame(rows, columns=[c for c in COLUMNS + DETAIL_COLUMNS if c not in ("name", "start_ts", "end_ts")])
+    frame = pd.DataFrame(rows, columns=[c for c in COLUMNS + DETAIL_COLUMNS if c not in _NAME_COLUMNS])
     frame["users"] = frame["users"].astype("int64")
     frame["is_control"] = frame["is_control"].astype("bool")
-    for column in FLOAT_COLUMNS + ["traffic_share", "control_mean", "mde_abs", "mde_rel"]:
+    for column in FLOAT_COLUMNS + ["traffic_share", "control_mean", "mde_abs", "mde_rel",
+                                   "delta_rel_cuped", "ci_low_rel_cuped", "ci_high_rel_cuped", "variance"]:
         frame[column] = pd.array(frame[column].tolist(), dtype="Float64")
     described = ctx.query("experiment_names")
     frame = frame.merge(described, on="experiment_id", how="left")
+    frame["running"] = frame["running"].fillna(False).astype("bool")
     return frame.reset_index(drop=True)
 
 
@@ -85,7 +90,7 @@ def _compare(group: pd.DataFrame, seq_tuning: int = 10_000) -> list[dict]:
         for _, variant in by_metric.iterrows():
             if variant["is_control"]:
                 delta = dict.fromkeys(_DELTA_KEYS)
-                v2 = dict.fromkeys(V2_COLUMNS)
+                v2 = dict.fromkeys(V2_COLUMNS + list(_CUPED_REL))
                 mde_abs = mde_rel = None
             else:
                 # The smallest true difference this test had an 80 % chance to detect at 5 %: it
@@ -115,6 +120,7 @@ def _compare(group: pd.DataFrame, seq_tuning: int = 10_000) -> list[dict]:
                 "control_mean": _value(control["mean"]),
                 "mde_abs": mde_abs,
                 "mde_rel": mde_rel,
+                "variance": _value(variant["variance"]),  # the variant's per-user sample variance (planner)
             })
     # Back to the SQL's order (experiment, variant, metric) after grouping by metric.
     order = {m: i for i, m in enumerate(ONLINE_METRICS)}
@@ -143,7 +149,13 @@ def _v2_columns(variant: pd.Series, control: pd.Series, delta: dict, theta, seq_
     ci_low_seq, ci_high_seq = stats.sequential_interval(delta["delta_abs"], se, t["users"], c["users"], seq_tuning)
     return {"ci_low_rel": ci_low_rel, "ci_high_rel": ci_high_rel, "p_adj_bh": None,
             "pre_p_value": pre["p_value"], **stats.cuped_vs_control(t, c, theta),
-            "ci_low_seq": ci_low_seq, "ci_high_seq": ci_high_seq}
+            "ci_low_seq": ci_low_seq, "ci_high_seq": ci_high_seq,
+            **dict(zip(_CUPED_REL, stats.cuped_relative_interval(t, c, theta)))}
+
+
+# Detail columns (not in experiments.csv): the relative difference and its delta-method interval
+# on the CUPED-adjusted values, for the pages' relative view with CUPED on.
+_CUPED_REL = ("delta_rel_cuped", "ci_low_rel_cuped", "ci_high_rel_cuped")
 
 
 def _value(v) -> float | None:
