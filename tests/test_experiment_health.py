@@ -137,3 +137,8 @@ def test_novelty_flags_an_effect_that_fades():
     # week 0 vs week 3: se 0.1/1.959964 = 0.051021 each; z = 0.5/√(2 × 0.051021²) = 0.5/0.072155 = 6.93 → p < 0.05
     check = health.novelty_check(frame, "conversion")
     assert check.flagged is True and "week 1 +0.5, week 4 +0" in check.verdict
+
+
+def test_proportions_alike_when_everybody_is_exposed():
+    assert health.proportions_differ_p([10, 20], [10, 20]) == 1.0
+    assert health.proportions_differ_p([10], [10]) is None

@@ -178,14 +178,14 @@ def overlap_check(mine: pd.DataFrame | None) -> Check:
 
 def proportions_differ_p(successes: list[int], totals: list[int]) -> float | None:
     """χ² test of homogeneity of k proportions (k × 2 table, df = k − 1); None when fewer than two
-    groups have users or the pooled proportion is 0 or 1 (nothing can differ)."""
+    groups have users; 1.0 when the pooled proportion is 0 or 1 (every group alike)."""
     pairs = [(int(s), int(n)) for s, n in zip(successes, totals) if int(n) > 0]
     if len(pairs) < 2:
         return None
     total = sum(n for _, n in pairs)
     pooled = sum(s for s, _ in pairs) / total
     if pooled in (0.0, 1.0):
-        return None
+        return 1.0
     chi2 = sum((s - n * pooled) ** 2 / (n * pooled) + ((n - s) - n * (1 - pooled)) ** 2 / (n * (1 - pooled))
                for s, n in pairs)
     return float(stats._sp.chdtrc(len(pairs) - 1, chi2))

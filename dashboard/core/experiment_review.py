@@ -7,6 +7,8 @@ could have seen an effect of the size that matters (its minimum detectable effec
 """
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from dashboard.core import stats
@@ -128,6 +130,40 @@ def running_verdict(row: pd.Series, meaningful_rel: float) -> str:
     if control is not None and control != 0 and -meaningful_rel * abs(control) <= low and high <= meaningful_rel * abs(control):
         return f"can stop: no effect larger than ±{meaningful_rel:.0%} is likely"
     return "keep running"
+
+
+def cuped_summary(review: pd.DataFrame, cuped: bool) -> str:
+    """One sentence on what CUPED does to the intervals shown."""
+    narrowed = review["cuped_narrowed"].dropna().astype(float)
+    if narrowed.empty:
+        return "CUPED is not available here: no variant has pre-period values that vary."
+    median = float(narrowed.median())
+    if cuped:
+        return (f"CUPED narrowed these intervals by a median of {median:.0%} ({len(narrowed)} of {len(review)} "
+                "variants; the others show their raw interval).")
+    return f"Raw intervals shown; CUPED would narrow them by a median of {median:.0%}."
+
+
+def cuped_sentences(details: pd.DataFrame, experiment_id: str, metric: str) -> list[str]:
+    """"B: CUPED narrowed this interval by 38 %" for each variant of one experiment and metric."""
+    rows = details[(details["experiment_id"] == experiment_id) & (details["metric"] == metric)
+                   & ~details["is_control"].astype(bool)]
+    out = []
+    for r in rows.itertuples(index=False):
+        reduction = _num(getattr(r, "variance_reduction", None))
+        if reduction is None:
+            out.append(f"{r.variant}: CUPED is not available for {metric} (no pre-period values that vary).")
+        else:
+            narrowed = 1 - math.sqrt(max(0.0, 1 - reduction))
+            out.append(f"{r.variant}: CUPED narrowed this interval by {narrowed:.0%} on {metric}.")
+    return out
+
+
+def running_sentence(row) -> str:
+    """The verdict of a running variant with its always-valid interval."""
+    low, high = _num(row.ci_low_rel), _num(row.ci_high_rel)
+    interval = "" if low is None or high is None else f" (always-valid interval {low:+.1%} to {high:+.1%})"
+    return f"{row.experiment_id} · {row.variant}: {row.verdict}{interval}"
 
 
 def srm_flagged(details: pd.DataFrame) -> pd.DataFrame:

@@ -59,6 +59,9 @@ def metric(source: Source | ExportedSource, name: str, params: Params) -> tuple[
 ANALYSES = {
     "experiment_details": ("dashboard.core.metrics.experiments", "experiment_details", "experiments"),
     "dropped_experiments": ("dashboard.core.experiment_checks", "dropped_experiments", "experiments"),
+    "experiment_exposure": ("dashboard.core.experiment_health", "experiment_exposure", "experiments"),
+    "experiment_novelty": ("dashboard.core.experiment_health", "experiment_novelty", "experiments"),
+    "experiment_overlaps": ("dashboard.core.experiment_health", "experiment_overlaps", "experiments"),
     "offline_online_pairs": ("dashboard.core.metrics.offline_online", "offline_online_pairs", "offline_online"),
     "offline_online_trend": ("dashboard.core.trends", "offline_online_trend", "offline_online"),
     "serving_model_weekly": ("dashboard.core.trends", "serving_model_weekly", "buyer_weekly"),
