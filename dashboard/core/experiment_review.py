@@ -79,18 +79,19 @@ def _with_cuped(rows: pd.DataFrame) -> pd.DataFrame:
 
 def _with_always_valid(rows: pd.DataFrame, running: pd.Series) -> pd.DataFrame:
     """Running experiments: the always-valid interval in place of the fixed one. It is defined on
-    the raw standard error, so a running variant is shown raw: the absolute interval as in the
-    table, the relative one = the delta-method interval widened by the same factor."""
+    the raw standard error, so a running variant is shown raw. The relative interval is the
+    absolute one divided by the control mean, so that it agrees with the verdict (judged on the
+    absolute interval); it leaves out the control mean's own noise, which the always-valid
+    interval's wide margin covers (bench/sim_experiments.py: 0.4 % false positives over 6 looks)."""
     rows = rows.copy()
     f = lambda c: rows[c].astype("Float64")  # noqa: E731
-    raw_width = f("ci_high_raw") - f("ci_low_raw")
-    has = running & f("ci_low_seq").notna() & (raw_width > 0).fillna(False)
-    factor = (f("ci_high_seq") - f("ci_low_seq")) / raw_width.where(raw_width > 0)
-    half_rel = (f("ci_high_rel_raw") - f("ci_low_rel_raw")) / 2 * factor
+    control = f("control_mean")
+    has = running & f("ci_low_seq").notna()
+    safe = control.where(control != 0)
     replaced = {
         "delta_abs": f("delta_abs_raw"), "delta_rel": f("delta_rel_raw"), "p_value": f("p_value_raw"),
         "ci_low": f("ci_low_seq"), "ci_high": f("ci_high_seq"),
-        "ci_low_rel": f("delta_rel_raw") - half_rel, "ci_high_rel": f("delta_rel_raw") + half_rel,
+        "ci_low_rel": f("ci_low_seq") / safe.abs(), "ci_high_rel": f("ci_high_seq") / safe.abs(),
     }
     for column, values in replaced.items():
         rows[column] = f(column).mask(has, values)
