@@ -11,7 +11,7 @@ def _details():
     # two experiments on home_feed: controls of 1000 and 3000 users; conversion means 0.04 and 0.06,
     # variances 0.0384 and 0.0564; variance reductions of the treatments 0.3 and 0.5 (median 0.4)
     return pd.DataFrame(dict(
-        experiment_id=["E1", "E1", "E2", "E2", "E3"], block=["home_feed"] * 4 + ["similar_items"],
+        experiment_id=["E1", "E1", "E2", "E2", "E3"], variant=["A", "B", "A", "B", "A"], block=["home_feed"] * 4 + ["similar_items"],
         metric="conversion", is_control=[True, False, True, False, True], users=[1000, 1000, 3000, 3000, 50],
         mean=[0.04, 0.05, 0.06, 0.06, 0.9], variance=[0.0384, 0.0475, 0.0564, 0.0564, 0.09],
         variance_reduction=[None, 0.3, None, 0.5, None]))
@@ -40,3 +40,8 @@ def test_plan_without_baseline_or_users():
     p = experiment_planner.plan(_details(), None, "cart_upsell", "conversion", 0.1)
     assert p.weeks is None and "no baseline" in experiment_planner.plan_sentence(p)
     assert experiment_planner.weeks_needed(100.0, 0) is None
+
+
+def test_blocks_by_traffic():
+    # home_feed: E1 1000 + 1000, E2 3000 + 3000 = 8000 assigned users; similar_items 50
+    assert experiment_planner.blocks_by_traffic(_details()) == ["home_feed", "similar_items"]

@@ -65,6 +65,15 @@ def plan(details: pd.DataFrame, buyer_weekly: pd.DataFrame | None, block: str, m
                 experiments_used=int(controls["experiment_id"].nunique()))
 
 
+def blocks_by_traffic(details: pd.DataFrame) -> list[str]:
+    """The blocks of the experiments, the one with the most assigned users first."""
+    bound = details.dropna(subset=["block"]).drop_duplicates(["experiment_id", "variant"])
+    if bound.empty:
+        return []
+    users = bound.groupby("block")["users"].sum().sort_values(ascending=False, kind="stable")
+    return [str(b) for b in users.index]
+
+
 def weeks_needed(users_per_group: float | None, users_per_week: float | None) -> int | None:
     """⌈2n / users per week⌉ (two equal groups); None when either is unknown or no user comes."""
     if users_per_group is None or not users_per_week:

@@ -124,7 +124,7 @@ for sentence in experiment_review.cuped_sentences(details, picked, chosen):
 
 # --- power planner ----------------------------------------------------------------------------------
 st.subheader("Power planner")
-blocks = sorted(b for b in details["block"].dropna().unique())
+blocks = experiment_planner.blocks_by_traffic(details)
 if not blocks:
     st.info("No experiment is bound to a block: nothing to plan from.")
 else:
