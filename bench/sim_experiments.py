@@ -73,7 +73,9 @@ def compare(t: dict, c: dict) -> dict:
     lo_rel, hi_rel = stats.relative_interval(t["mean"], t["variance"], t["users"], c["mean"], c["variance"], c["users"])
     out = dict(raw, ci_low_rel=lo_rel, ci_high_rel=hi_rel)
     if "pre_mean" in t:
-        out.update(stats.cuped_vs_control(t, c, stats.cuped_theta([t, c])))
+        theta = stats.cuped_theta([t, c])
+        out.update(stats.cuped_vs_control(t, c, theta))
+        _, out["ci_low_rel_cuped"], out["ci_high_rel_cuped"] = stats.cuped_relative_interval(t, c, theta)
     return out
 
 
@@ -170,6 +172,9 @@ def check_fixed_intervals(rng, sims: int, n: int) -> list[str]:
                                "  target 93-97 %"))
         lines.append(rate_line("coverage, relative interval (delta method, ci_*_rel)",
                                [covers(r["ci_low_rel"], r["ci_high_rel"], true_rel) for r in results],
+                               "  target 93-97 %"))
+        lines.append(rate_line("coverage, CUPED relative interval (page only)",
+                               [covers(r["ci_low_rel_cuped"], r["ci_high_rel_cuped"], true_rel) for r in results],
                                "  target 93-97 %"))
         lines.append(rate_line("coverage, old relative interval (absolute CI / control mean)", naive))
     return lines
@@ -268,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
              "rates with 95 % Wilson intervals", ""]
     lines += check_fixed_intervals(rng, args.sims, args.users) + [""]
     lines += check_sequential(rng, args.sims, args.per_week) + [""]
+    # the same with N* = the users of the last look (the tuning a planned 6-week test would use)
+    lines += check_sequential(rng, args.sims, args.per_week, tuning=12 * args.per_week) + [""]
     lines += check_cuped_width(rng, args.sims, args.users) + [""]
     lines += check_pareto(rng, args.sims, 2 * args.users)
     lines += ["", f"({time.perf_counter() - started:.0f} s)"]
