@@ -204,10 +204,18 @@ def correlation_caption(summary: dict) -> str:
     def fmt(value, pattern):
         return "—" if value is None else format(value, pattern)
 
-    ci = (f"[{fmt(summary.get('r_ci_low'), '.2f')}, {fmt(summary.get('r_ci_high'), '.2f')}]"
-          if summary.get("r_ci_low") is not None else "[no interval: n < 4]")
-    return (f"n = {summary.get('n_pairs', 0)} · Pearson r = {fmt(summary.get('pearson_r'), '.2f')} {ci} · "
-            f"Spearman ρ = {fmt(summary.get('spearman_rho'), '.2f')} · Kendall τ = {fmt(summary.get('kendall_tau'), '.2f')} · "
+    # Since v2 the interval belongs to the experiment-level r (pairs sharing a control are not independent).
+    if "n_experiments" in summary:
+        ci = (f"[{fmt(summary.get('r_ci_low'), '.2f')}, {fmt(summary.get('r_ci_high'), '.2f')}]"
+              if summary.get("r_ci_low") is not None else "[no interval: < 4 experiments]")
+        head = (f"n = {summary.get('n_pairs', 0)} pairs · Pearson r = {fmt(summary.get('pearson_r'), '.2f')} · "
+                f"{summary.get('n_experiments') or 0} experiments: r = {fmt(summary.get('r_experiments'), '.2f')} {ci}")
+    else:
+        ci = (f"[{fmt(summary.get('r_ci_low'), '.2f')}, {fmt(summary.get('r_ci_high'), '.2f')}]"
+              if summary.get("r_ci_low") is not None else "[no interval: n < 4]")
+        head = f"n = {summary.get('n_pairs', 0)} · Pearson r = {fmt(summary.get('pearson_r'), '.2f')} {ci}"
+    return (f"{head} · Spearman ρ = {fmt(summary.get('spearman_rho'), '.2f')} · "
+            f"Kendall τ = {fmt(summary.get('kendall_tau'), '.2f')} · "
             f"sign agreement = {fmt(summary.get('sign_agreement'), '.0%')}")
 
 
@@ -279,4 +287,59 @@ def trend_two_axes(frame: pd.DataFrame, offline: str, online: str, title: str) -
                       legend=dict(orientation="h", yanchor="top", y=-0.12, xanchor="left", x=0),
                       yaxis=dict(title=online, tickformat=AXIS_FORMAT.get(column_kind(online), ",.3f")),
                       yaxis2=dict(title=offline, overlaying="y", side="right", showgrid=False))
+    return fig
+
+
+@memoised
+def held_out_scatter(predictions: pd.DataFrame, offline: str, online: str) -> go.Figure:
+    """Predicted (x) vs actual (y) online relative delta, one point per experiment pair, each
+    predicted from the other experiments only; red points are calls the offline metric got wrong."""
+    fitted = predictions[predictions["predicted_online_delta"].notna()]
+    x = fitted["predicted_online_delta"].astype("float64")
+    y = fitted["online_delta"].astype("float64")
+    wrong = fitted["sign_scored"].astype(bool) & ~fitted["sign_correct"].fillna(True).astype(bool)
+    fig = go.Figure(go.Scatter(
+        x=x, y=y, mode="markers", name="experiment pairs (held out)",
+        marker=dict(size=10, color=[BAD if w else "#0969da" for w in wrong]),
+        text=[f"{e} · {v}<br>{m} vs {c}<br>{'wrong call' if w else 'right call'}" for e, v, m, c, w in
+              zip(fitted["experiment_id"], fitted["variant"], fitted["model_version"],
+                  fitted["control_model_version"], wrong)],
+        hovertemplate="%{text}<br>predicted Δ %{x:.1%}<br>actual Δ %{y:.1%}<extra></extra>",
+    ))
+    if len(fitted):
+        low = float(min(x.min(), y.min()))
+        high = float(max(x.max(), y.max()))
+        fig.add_trace(go.Scatter(x=[low, high], y=[low, high], mode="lines", name="predicted = actual",
+                                 line=dict(color=NEUTRAL, dash="dash")))
+    fig.add_hline(y=0, line_color="#d0d7de", line_width=1)
+    fig.add_vline(x=0, line_color="#d0d7de", line_width=1)
+    fig.update_layout(title=dict(text=f"{online}: predicted from {offline} vs what happened<br>"
+                                      "<sup>each pair predicted from the other experiments only; red: the sign was wrong</sup>"),
+                      height=460, margin=dict(l=10, r=10, t=80, b=10), showlegend=False)
+    fig.update_xaxes(title=f"predicted online relative Δ {online}", tickformat=".0%")
+    fig.update_yaxes(title=f"actual online relative Δ {online}", tickformat=".0%")
+    return fig
+
+
+@memoised
+def accuracy_vs_baseline(winners: pd.DataFrame, title: str) -> go.Figure:
+    """Held-out sign accuracy per offline metric with its Wilson interval, beside the baseline."""
+    frame = winners.sort_values("offline_metric")
+    acc = frame["loo_sign_accuracy"].astype("float64")
+    fig = go.Figure(go.Scatter(
+        x=acc, y=frame["offline_metric"], mode="markers", name="held-out sign accuracy",
+        marker=dict(size=11, color=[GOOD if b else NEUTRAL for b in frame["beats_baseline"]]),
+        error_x=dict(type="data", symmetric=False, array=frame["accuracy_ci_high"].astype("float64") - acc,
+                     arrayminus=acc - frame["accuracy_ci_low"].astype("float64"), color="#8c959f"),
+        customdata=frame[["sign_pairs"]].to_numpy(),
+        hovertemplate="%{y}: %{x:.0%} of %{customdata[0]} calls right<extra></extra>",
+    ))
+    fig.add_trace(go.Scatter(
+        x=frame["baseline_accuracy"].astype("float64"), y=frame["offline_metric"], mode="markers",
+        name="baseline (always / never launch)", marker=dict(symbol="line-ns-open", size=18, color=BAD),
+        hovertemplate="%{y}: baseline %{x:.0%}<extra></extra>",
+    ))
+    fig.update_layout(title=title, height=max(240, 60 + 36 * len(frame)), margin=dict(l=10, r=10, t=50, b=10),
+                      legend=dict(orientation="h", yanchor="top", y=-0.15, xanchor="left", x=0))
+    fig.update_xaxes(range=[0, 1], tickformat=".0%", title="share of launch calls that were right")
     return fig

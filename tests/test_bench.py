@@ -115,3 +115,18 @@ def test_wilson_interval_by_hand():
     lo, hi = wilson(5, 100)
     assert lo == pytest.approx(0.021544, abs=1e-5)  # 0.066647 − 0.045103
     assert hi == pytest.approx(0.111750, abs=1e-5)
+
+
+def test_offline_online_simulation_runs_and_prints_every_rate(capsys):
+    # A tiny run of bench/sim_offline_online.py: what is checked is that it runs the product's
+    # functions end to end and prints every rate with its interval, not the rates themselves.
+    from bench import sim_offline_online
+
+    assert sim_offline_online.main(["--worlds", "8", "--experiments", "6", "--weeks", "12", "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    for field in ("false positives of p_value (v2", "false positives of the v1 p-value",
+                  "v1 review rule names a noise", "v2 rule (is_proxy) names a noise proxy",
+                  "predictive metric beats the baseline", "trend-only offline metric: changes beat the baseline",
+                  "trend-only offline metric: levels correlate"):
+        line = next(line for line in out.splitlines() if field in line)
+        assert "/8" in line and "95 % Wilson" in line

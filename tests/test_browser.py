@@ -317,3 +317,54 @@ def test_experiments_page_shows_the_health_panel_and_the_planner(page, server, s
     expect(page.get_by_text("Raw intervals shown", exact=False).first).to_be_visible()
     assert_no_errors(page, "experiments (health panel, planner, raw intervals)")
     full_screenshot(page, screenshots / "experiments_health_planner.png")
+
+
+def test_offline_online_would_it_have_picked_the_winners(page, server, demo_source, tmp_path, screenshots):
+    """The held-out section draws its charts, names a verdict, and its download is core's table."""
+    from dashboard.core.context import MetricContext
+    from dashboard.core.export import csv_text
+    from dashboard.core.metrics import compute_table
+    from dashboard.core.metrics.offline_online import offline_online_predictions, winners
+    from dashboard.core.params import Params
+    from dashboard.core.source import load_source
+
+    open_page(page, server, url_of("offline_online"), "Offline ↔ Online")
+    heading = page.get_by_role("heading", name="Would it have picked the winners?")
+    expect(heading).to_be_visible()
+    expect(page.get_by_text("held-out sign accuracy (95 % Wilson) vs baseline").first).to_be_attached()
+    expect(page.get_by_text("rec_conversion: predicted from ndcg@10").first).to_be_attached()
+    expect(page.get_by_role("heading", name="Where trusting it would have been wrong")).to_be_attached()
+    heading.scroll_into_view_if_needed()
+    wait_drawn(page)
+    page.screenshot(path=str(screenshots / "offline_online_winners.png"))
+    # Streamlit marks an element with a key by the class st-key-<key>: the chart data's download.
+    button = page.locator(".st-key-download-offline_online_winners_rec_conversion button")
+    expect(button).to_be_visible()
+    with page.expect_download() as info:
+        button.click()
+    saved = tmp_path / info.value.suggested_filename
+    info.value.save_as(saved)
+    got = saved.read_text(encoding="utf-8")
+
+    source = load_source(demo_source)
+    ctx = MetricContext(source, Params())
+    try:
+        table = compute_table("offline_online", ctx)
+        expected = csv_text(winners(table[table.online_metric == "rec_conversion"], offline_online_predictions(ctx)))
+    finally:
+        ctx.close()
+        source.con.close()
+    # Equal up to the last digits: DuckDB's parallel sums may add the users' values in another order.
+    got_frame, expected_frame = pd.read_csv(io.StringIO(got)), pd.read_csv(io.StringIO(expected))
+    pd.testing.assert_frame_equal(got_frame, expected_frame, rtol=1e-9)
+    assert got_frame.sign_pairs.sum() > 0
+    assert_no_errors(page, "offline_online winners")
+
+
+def test_offline_online_shows_the_before_the_ab_test_section(page, server):
+    open_page(page, server, url_of("offline_online"), PAGES[url_of("offline_online")][1])
+    expect(page.get_by_role("heading", name="Before the A/B test")).to_be_attached()
+    expect(page.get_by_role("heading", name="Candidates for cart_upsell")).to_be_attached()
+    expect(page.get_by_role("heading", name="Estimate vs what happened")).to_be_attached()
+    expect(page.get_by_text("too few logged impressions look like this candidate").first).to_be_attached()
+    assert_no_errors(page, "offline_online: before the A/B test")

@@ -25,8 +25,11 @@ EXPECTED_COLUMNS = {
     "experiments": "experiment_id,variant,metric,users,mean,delta_abs,delta_rel,ci_low,ci_high,p_value,srm_p_value,"
                    "ci_low_rel,ci_high_rel,p_adj_bh,pre_p_value,delta_abs_cuped,ci_low_cuped,ci_high_cuped,"
                    "p_value_cuped,variance_reduction,ci_low_seq,ci_high_seq",
-    "offline_online": "offline_metric,online_metric,n_pairs,pearson_r,p_value,r_ci_low,r_ci_high,spearman_rho,"
-                      "kendall_tau,sign_agreement,slope,p_adj_bh",
+    "offline_online": "offline_metric,online_metric,n_pairs,n_experiments,pearson_r,r_experiments,p_value,"
+                      "r_ci_low,r_ci_high,spearman_rho,kendall_tau,sign_agreement,slope,p_adj_bh,loo_pairs,"
+                      "loo_sign_accuracy,baseline_accuracy,q2",
+    "off_policy": "model_version,block,estimator,n_impressions,matched_impressions,ess,estimate,ci_low,ci_high,"
+                  "logged_ctr,on_policy_impressions,on_policy_ctr",
 }
 
 EVENTS_ONLY = {"events": [
@@ -78,6 +81,7 @@ def test_events_only_source_exports_what_it_can_and_says_why_not(tmp_path, capsy
     said = capsys.readouterr().out
     assert "not written: seller_weekly.csv — seller_weekly needs the 'orders' table" in said
     assert "not written: experiments.csv" in said
+    assert "not written: off_policy.csv — off_policy needs logged propensities" in said
     buyer = read_csv(out / "buyer_weekly.csv")
     assert buyer[1][:6] == ["2026-03-02", "home_feed", "1", "1", "1.0", "1"]
     assert buyer[1][6] == ""  # converted_users: unknown without orders, an empty cell

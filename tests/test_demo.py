@@ -21,7 +21,7 @@ SIZE = dict(users=3000, weeks=8)
 # Exactly the data contract's columns (docs: /work/shared/spec/data-contract.md), in its order.
 CONTRACT_COLUMNS = {
     "events": ["event_id", "ts", "user_id", "session_id", "event_type", "item_id", "block",
-               "position", "model_version", "platform"],
+               "position", "model_version", "platform", "propensity"],
     "orders": ["order_id", "item_id", "ts", "user_id", "session_id", "seller_id", "quantity", "price",
                "market_price", "commission", "delivery_cost", "discount", "returned"],
     "items": ["item_id", "seller_id", "category", "market_price", "created_at"],
@@ -35,6 +35,7 @@ CONTRACT_COLUMNS = {
     "offline_metrics": ["model_version", "metric", "value", "evaluated_at"],
     "recommendations": ["model_version", "user_id", "item_id", "rank"],
     "holdout": ["user_id", "item_id", "relevance"],
+    "target_policies": ["model_version", "block", "position", "item_id", "probability", "user_id"],
 }
 ID_COLUMNS = {"event_id", "user_id", "session_id", "item_id", "order_id", "seller_id", "review_id",
               "experiment_id", "variant", "model_version"}

@@ -46,7 +46,7 @@ def test_export_records_its_parameters(export_dir):
     assert source.about["engine"] == "duckdb"
     assert set(source.tables) == {"buyer_weekly", "time_to_purchase_weekly", "convenience_weekly", "price_weekly",
                                   "retention", "seller_weekly", "business_weekly", "offline_metrics", "experiments",
-                                  "offline_online"}
+                                  "offline_online", "off_policy"}
 
 
 def test_a_folder_without_export_json_opens_with_unknown_parameters(export_dir, tmp_path):

@@ -364,3 +364,64 @@ def test_experiments_page_capping_setting_says_so(demo_app):
     at.selectbox(key="cap_quantile").set_value("0.99").run()
     assert not at.exception
     assert any("capped at the 0.99 quantile" in m for m in texts(at.info))
+
+
+def test_offline_online_would_it_have_picked_the_winners(demo_app, demo_source):
+    from dashboard.core.context import MetricContext
+    from dashboard.core.metrics import compute_table
+    from dashboard.core.metrics.offline_online import offline_online_predictions, winners
+    from dashboard.core.params import Params
+    from dashboard.core.source import load_source
+
+    at = open_page(demo_app, "offline_online")
+    assert "Would it have picked the winners?" in texts(at.header)
+    shown = table_with(at, "offline_metric", "loo_sign_accuracy", "accuracy_ci_low", "baseline_accuracy", "sign_pairs")
+    # What the page shows is core's answer for the default online metric (rec_conversion).
+    ctx = MetricContext(load_source(demo_source), Params())
+    try:
+        predictions = offline_online_predictions(ctx)
+        table = compute_table("offline_online", ctx)
+    finally:
+        ctx.close()
+    expected = winners(table[table.online_metric == "rec_conversion"], predictions)
+    assert set(shown.online_metric) == {"rec_conversion"}
+    assert shown.offline_metric.tolist() == expected.offline_metric.tolist()
+    np.testing.assert_allclose(shown.loo_sign_accuracy.astype(float), expected.loo_sign_accuracy.astype(float))
+    assert shown.sign_pairs.tolist() == expected.sign_pairs.tolist()
+    judged = shown[shown.loo_sign_accuracy.notna()]
+    assert len(judged) >= 1
+    assert (judged.accuracy_ci_low.astype(float) <= judged.loo_sign_accuracy.astype(float)).all()
+    # The held-out scatter draws the predictions of the chosen offline metric (ndcg@10 by default).
+    fig = figure_titled(at, "rec_conversion: predicted from ndcg@10")
+    held = predictions[(predictions.offline_metric == "ndcg@10") & (predictions.online_metric == "rec_conversion")]
+    drawn = np.sort(_array(fig["data"][0]["x"]))
+    np.testing.assert_allclose(drawn, np.sort(held.predicted_online_delta.dropna().astype(float).to_numpy()))
+    # One sentence says which metric (if any) beats the baseline; the wrong calls are listed or said to be none.
+    sentences = [m for m in texts(at.markdown) if "launching every variant" in m or "beat the baseline" in m]
+    assert len(sentences) == 1
+    assert "Where trusting it would have been wrong" in texts(at.subheader)
+    # Over time: the week-over-week out-of-sample view is there with its figures.
+    assert "Week over week, predicted from earlier weeks only" in texts(at.subheader)
+    labels = {m.label for m in at.metric}
+    assert {"Weeks judged", "Sign right", "Baseline", "q2"} <= labels
+
+
+def test_offline_online_page_shows_off_policy_estimates_before_the_ab_test(demo_app):
+    from dashboard.core.demo import UPSELL_CANDIDATE
+    from dashboard.core.metrics.off_policy import SMALL_ESS_WARNING
+
+    at = open_page(demo_app, "offline_online")
+    assert_clean(at, "offline_online")
+    assert "Before the A/B test" in texts(at.header)
+    assert "Candidates for cart_upsell" in texts(at.subheader)
+    candidates = table_with(at, "model_version", "ess", "logged_ctr", "dr", "dr_low", "dr_high", "warning")
+    shelf = candidates[candidates.model_version == UPSELL_CANDIDATE].iloc[0]
+    assert shelf.dr_low <= shelf.dr <= shelf.dr_high and shelf.ess > 0
+    # the models of `recommendations` hardly ever match the shelf: each warned in plain words
+    warned = candidates[candidates.model_version != UPSELL_CANDIDATE]
+    assert len(warned) == 3 and (warned.warning == SMALL_ESS_WARNING).all()
+    assert sum(SMALL_ESS_WARNING in w for w in texts(at.warning)) >= 3
+    # the candidate served in the last weeks: estimate beside its on-policy CTR
+    served = table_with(at, "model_version", "dr", "on_policy_impressions", "on_policy_ctr", "dr_covers_on_policy")
+    assert served.model_version.tolist() == [UPSELL_CANDIDATE]
+    assert served.on_policy_impressions.iloc[0] > 0 and 0 < served.on_policy_ctr.iloc[0] < 1

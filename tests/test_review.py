@@ -84,7 +84,7 @@ def test_zip_bundle_holds_every_table_and_a_readme(demo_source):
     ("-2+3", "'-2+3"),
     ("@SUM(A1)", "'@SUM(A1)"),
     ("\t=1", "'\t=1"),
-    ("\r=1", "'\r=1"),
+    ("\r=1", "'\n'=1"),  # a CR is written as LF (a quoted cell), and each line is neutralised
     ("-12.5", "-12.5"),  # a real negative number stays a number
     ("+3e5", "+3e5"),
     ("home_feed", "home_feed"),
@@ -100,3 +100,57 @@ def test_csv_neutralises_text_cells_and_headers_but_not_numbers():
     assert rows[0] == ["block", "'=bad header", "delta"]
     assert rows[1] == ["'=HYPERLINK(\"http://x\")", "1", "-0.5"]
     assert rows[2] == ["ok", "2", "1.25"]
+
+
+# --- the "best proxy" sentence: out of sample, not only correlated ----------------------------
+def _oo_row(offline, **values):
+    row = dict(offline_metric=offline, online_metric="rec_conversion", n_pairs=12, n_experiments=8, pearson_r=0.8,
+               r_experiments=0.8, p_value=0.001, r_ci_low=0.2, r_ci_high=0.96, spearman_rho=0.7, kendall_tau=0.5,
+               sign_agreement=0.8, slope=1.0, p_adj_bh=0.01, loo_pairs=12, loo_sign_accuracy=0.75,
+               baseline_accuracy=0.58, q2=0.4)
+    row.update(values)
+    return row
+
+
+def test_best_proxy_must_beat_the_baseline_out_of_sample():
+    from dashboard.core.review import summarise_offline_online
+
+    table = pd.DataFrame([
+        _oo_row("ndcg@10"),                                                  # every condition holds
+        _oo_row("map@10", q2=0.5, loo_sign_accuracy=0.7, p_adj_bh=0.2),      # beats the baseline, not significant
+        _oo_row("novelty@10", pearson_r=0.9, loo_sign_accuracy=0.5, q2=-0.1),  # correlates only
+        _oo_row("recall@10", q2=0.9, n_pairs=9),                             # too few pairs
+    ])
+    summary = summarise_offline_online(table, None)
+    assert summary.best["offline_metric"] == "ndcg@10"
+    assert summary.sentence == (
+        "ndcg@10 is the best proxy for rec_conversion: held out one experiment at a time, it called the direction "
+        "right in 75% of 12 pairs against 58% for always or never launching, q2 = 0.40; across 8 experiments "
+        "r = 0.80 (95 % CI 0.20 to 0.96), BH-adjusted p = 0.01.")
+
+
+def test_best_proxy_not_named_for_a_metric_that_only_correlates():
+    from dashboard.core.review import summarise_offline_online
+
+    # novelty@10 has the largest r and survives BH, but held out it calls fewer signs right than
+    # launching everything would (0.55 < 0.6) — v1 named it the best proxy; it is none.
+    table = pd.DataFrame([
+        _oo_row("novelty@10", pearson_r=0.95, r_experiments=0.9, loo_sign_accuracy=0.55, baseline_accuracy=0.6),
+        _oo_row("map@10", loo_sign_accuracy=0.8, q2=-0.2),  # signs right, sizes worse than the mean
+    ])
+    summary = summarise_offline_online(table, None)
+    assert summary.best is None
+    assert summary.sentence.startswith("No offline metric is a proven proxy for rec_conversion: held out one "
+                                       "experiment at a time (up to 8 experiments), none called")
+    assert summary.sentence.endswith("novelty@10, map@10 correlate with it but would not have picked the winners "
+                                     "better than that.")
+
+
+def test_best_proxy_sentence_for_a_table_exported_before_the_held_out_columns():
+    from dashboard.core.review import summarise_offline_online
+
+    old = pd.DataFrame([_oo_row("ndcg@10")]).drop(columns=["n_experiments", "r_experiments", "loo_pairs",
+                                                           "loo_sign_accuracy", "baseline_accuracy", "q2"])
+    summary = summarise_offline_online(old, None)
+    assert summary.best is None
+    assert "exported before they existed" in summary.sentence and "loo_sign_accuracy" in summary.sentence

@@ -67,7 +67,10 @@ def test_the_loaded_database_is_sealed(source, tmp_path):
     reference.execute("SET memory_limit = '512MB'")
     assert setting(cursor, "memory_limit") == setting(reference, "memory_limit")
     assert setting(cursor, "threads") == "2"
-    assert setting(cursor, "temp_directory") == str(tmp_path / "spill")
+    # Spilling goes to a private folder of this source's own under RECDASH_TEMP_DIR.
+    spill = Path(setting(cursor, "temp_directory"))
+    assert spill.name == "spill" and spill.parent.parent == tmp_path / "spill"
+    assert spill.parent.name.startswith("source-") and spill.parent.stat().st_mode & 0o777 == 0o700
 
 
 @pytest.mark.parametrize("statement, error", [

@@ -28,6 +28,7 @@ import test_buyer_weekly as buyer_case  # noqa: E402
 import test_experiments as experiments_case  # noqa: E402
 import test_offline_metrics as offline_case  # noqa: E402
 import test_offline_online as pairs_case  # noqa: E402
+import test_off_policy as off_policy_case  # noqa: E402
 from conftest import TEST_NOW, write_source  # noqa: E402
 from dashboard.core.export import compute_all  # noqa: E402
 from dashboard.core.metrics import METRIC_TABLES  # noqa: E402
@@ -52,6 +53,7 @@ KEYS = {
     "offline_metrics": ["model_version", "metric"],
     "experiments": ["experiment_id", "variant", "metric"],
     "offline_online": ["offline_metric", "online_metric"],
+    "off_policy": ["model_version", "block", "estimator"],
 }
 RTOL, ATOL = 1e-9, 1e-12
 # The generated marketplace: 8 weeks to 2026-11-02 (across the October DST switch), ~25k events,
@@ -73,6 +75,10 @@ TINY = {
                         "experiment_variants": experiments_case.P1_VARIANTS,
                         "assignments": experiments_case.P1_ASSIGNMENTS},
     "pairs": pairs_case.build_tables(),
+    # user rows over null-user rows, a recommendations model, click matching (latest, ties, 24 h)
+    "off_policy": {"events": off_policy_case.LOG + off_policy_case.MATCHING,
+                   "target_policies": off_policy_case.CAND + [off_policy_case.tp(model="all_a")],
+                   "recommendations": off_policy_case.RECS},
 }
 BERLIN_FILTERED = Params(
     tz="Europe/Berlin", window_days=3, n_sales=2, k=5, blocks=("home_feed", "search_recs"), platform="ios",
@@ -90,6 +96,9 @@ CASES = [
     pytest.param("experiments_pre", Params(cap_quantile=0.8), ("experiments",), id="experiments-pre-period-capped"),
     pytest.param("experiments_pre", Params(pre_days=7), ("experiments",), id="experiments-pre-days-7"),
     pytest.param("pairs", Params(), ("offline_online",), id="offline-online-pairs"),
+    pytest.param("off_policy", Params(), ("off_policy",), id="off-policy-matching-override"),
+    pytest.param("off_policy", Params(tz="Europe/Berlin", start=dt.date(2026, 10, 5), end=dt.date(2026, 10, 11)),
+                 ("off_policy",), id="off-policy-berlin-dates"),
 ]
 
 

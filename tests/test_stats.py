@@ -617,3 +617,91 @@ def test_required_users_per_group_by_hand():
     # σ² = 0.25, effect 0.05: n = 2 × 0.25 × (1.959964 + 0.841621)² / 0.0025 = 0.5 × 7.848879 / 0.0025 = 1569.78
     assert required_users_per_group(0.25, 0.05) == pytest.approx(1569.776, abs=0.01)
     assert required_users_per_group(0.25, 0.0) is None
+
+
+# --- offline_online v2: experiment-level correlation, held-out prediction, Wilson -------------
+from dashboard.core import stats  # noqa: E402
+
+
+def test_experiment_correlation_averages_pairs_per_experiment():
+    # a: pairs (1, 1) and (−1, −1) → point (0, 0); b: (2, 1); c: (−2, 0.5)
+    # points x [0, 2, −2], y [0, 1, 0.5]: x̄ 0, ȳ 0.5; Sxy = 0 + 2·0.5 + (−2)·0 = 1, Sxx 8,
+    # Syy = 0.25 + 0.25 + 0 = 0.5 → r = 1/√4 = 0.5; 1 df: p = 1 − (2/π)·atan(t), t = 0.5·√(1/0.75)
+    # = 0.577350 → atan = π/6 → p = 1 − 1/3 = 0.666667; n = 3 < 4 → no interval
+    out = stats.experiment_correlation(["a", "a", "b", "c"], [1, -1, 2, -2], [1, -1, 1, 0.5])
+    assert out["n_experiments"] == 3
+    assert out["r_experiments"] == pytest.approx(0.5)
+    assert out["p_value"] == pytest.approx(2 / 3)
+    assert out["r_ci_low"] is None and out["r_ci_high"] is None
+
+
+def test_experiment_correlation_missing_and_degenerate():
+    # a None on either side leaves the pair out before grouping: only b and c remain → 2 points,
+    # r = ±1 but no p (n < 3)
+    out = stats.experiment_correlation(["a", "b", "c"], [None, 1, 2], [1, 1, 3])
+    assert out["n_experiments"] == 2 and out["r_experiments"] == 1.0 and out["p_value"] is None
+    # all experiments with the same mean offline delta: constant → r NULL
+    out = stats.experiment_correlation(["a", "a", "b"], [1, -1, 0], [1, 2, 3])
+    assert out["n_experiments"] == 2 and out["r_experiments"] is None
+    assert stats.experiment_correlation([], [], [])["n_experiments"] == 0
+    with pytest.raises(ValueError):
+        stats.experiment_correlation(["a"], [1, 2], [1, 2])
+
+
+def test_loo_predictions_hold_out_whole_experiments_and_skip_unfittable():
+    # experiments a (x 0, 1), b (x 2), c (x 2): y = x + 1 exactly on a, b; c is off the line.
+    # − a held out: fit on b, c: x [2, 2] constant → skipped (NaN)
+    # − b held out: fit on a, c: x [0, 1, 2], y [1, 2, 5]: x̄ 1, ȳ 8/3;
+    #   xm [−1, 0, 1], ym [−5/3, −2/3, 7/3] → Sxy = 5/3 + 7/3 = 4, Sxx 2 → b 2, a 8/3 − 2 = 2/3;
+    #   ŷ(2) = 14/3; ȳ₋ₑ = 8/3
+    # − c held out: fit on a, b: x [0, 1, 2], y [1, 2, 3] → b 1, a 1; ŷ(2) = 3; ȳ₋ₑ = 2
+    yhat, ybar = stats.loo_predictions(["a", "a", "b", "c"], [0, 1, 2, 2], [1, 2, 3, 5])
+    assert np.isnan(yhat[:2]).all() and np.isnan(ybar[:2]).all()
+    assert yhat[2:] == pytest.approx([14 / 3, 3])
+    assert ybar[2:] == pytest.approx([8 / 3, 2])
+    # one experiment only: nothing to learn from
+    yhat, _ = stats.loo_predictions(["a", "a"], [0, 1], [1, 2])
+    assert np.isnan(yhat).all()
+
+
+def test_prediction_summary_by_hand():
+    # y [1, −1, 2, 0, 3], ŷ [0.5, 0.5, 1, 1, NaN], ȳ [1, 1, 1, 1, NaN]
+    # predicted: the first 4 (loo_pairs 4); signs where y ≠ 0 and ŷ ≠ 0: first 3 → hits 1, 3 → 2/3;
+    # their y: + − + → baseline 2/3; q2 = 1 − (0.25 + 2.25 + 1 + 1) / (0 + 4 + 1 + 1) = 1 − 4.5/6 = 0.25
+    out = stats.prediction_summary([1, -1, 2, 0, 3], [0.5, 0.5, 1, 1, None], [1, 1, 1, 1, None])
+    assert out["loo_pairs"] == 4 and (out["sign_pairs"], out["sign_hits"]) == (3, 2)
+    assert out["loo_sign_accuracy"] == pytest.approx(2 / 3)
+    assert out["baseline_accuracy"] == pytest.approx(2 / 3)
+    assert out["q2"] == pytest.approx(0.25)
+    # nothing predicted → counts 0, the rest NULL; all y equal to the held-out mean → q2 NULL
+    empty = stats.prediction_summary([1.0], [None], [None])
+    assert empty == dict(loo_pairs=0, loo_sign_accuracy=None, baseline_accuracy=None, q2=None,
+                         sign_pairs=0, sign_hits=0)
+    assert stats.prediction_summary([1, 1], [2, 0], [1, 1])["q2"] is None
+
+
+def test_expanding_predictions_use_only_earlier_points():
+    # x [1, 2, 3, 4, 5], y [1, 2, 3, 10, 5]; point i is fitted on points < i:
+    # 0, 1: fewer than 2 earlier points → NaN; 2: fit on (1,1), (2,2) → ŷ 3, ȳ 1.5;
+    # 3: fit on y = x (3 points) → ŷ 4, ȳ 2 — the outlier y 10 is not used to predict itself;
+    # 4: fit on x [1..4], y [1, 2, 3, 10]: x̄ 2.5, ȳ 4; xm [−1.5, −0.5, 0.5, 1.5], ym [−3, −2, −1, 6]
+    #    Sxy = 4.5 + 1 − 0.5 + 9 = 14, Sxx 5 → b 2.8, a 4 − 7 = −3; ŷ(5) = 11, ȳ 4
+    yhat, ybar = stats.expanding_predictions([1, 2, 3, 4, 5], [1, 2, 3, 10, 5])
+    assert np.isnan(yhat[:2]).all()
+    assert yhat[2:] == pytest.approx([3, 4, 11])
+    assert ybar[2:] == pytest.approx([1.5, 2, 4])
+    # a missing point is neither predicted nor learnt from
+    yhat, _ = stats.expanding_predictions([1, 2, None, 3], [1, 2, 50, 3])
+    assert np.isnan(yhat[2]) and yhat[3] == pytest.approx(3)
+
+
+def test_wilson_interval_textbook():
+    # 8 of 10 (Wilson 1927; e.g. Newcombe 1998 table I): [0.4902, 0.9433]
+    low, high = stats.wilson_interval(8, 10)
+    assert low == pytest.approx(0.4902, abs=1e-4) and high == pytest.approx(0.9433, abs=1e-4)
+    # 0 of 10: lower bound exactly 0, upper z²/(n + z²) = 3.841459/13.841459 = 0.277533
+    low, high = stats.wilson_interval(0, 10)
+    assert low == 0.0 and high == pytest.approx(0.277533, abs=1e-6)
+    assert stats.wilson_interval(0, 0) == (None, None)
+    with pytest.raises(ValueError):
+        stats.wilson_interval(3, 2)

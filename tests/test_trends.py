@@ -282,3 +282,57 @@ def test_block_targets_other_file_and_bad_metric(tmp_path):
     path.write_text('[targets]\nhome_feed = "happiness"\n', encoding="utf-8")
     with pytest.raises(ValueError, match="happiness"):
         trends.block_targets(path)
+
+
+# --- week-over-week changes, predicted out of sample ------------------------------------------
+
+
+def test_week_over_week_prediction_by_hand():
+    # offline [1, 1, 2, 2, 3, –, 4], online [10, 11, 13, 12, 15, 16, 17]; week 6 has no offline value,
+    # so the changes into and out of it are not taken: 4 changes (offline, online):
+    # w2 (0, 1), w3 (1, 2), w4 (0, −1), w5 (1, 3)
+    # w2, w3: fewer than 2 earlier changes → not predicted
+    # w4: fit on (0, 1), (1, 2): b 1, a 1 → ŷ(0) = 1 (y −1); earlier mean 1.5 — but its offline change is 0
+    #     (same serving model): the offline metric made no call, so the week is not scored
+    # w5: fit on (0, 1), (1, 2), (0, −1): x̄ 1/3, ȳ 2/3, Sxy 4/3, Sxx 2/3 → b 2, a 0; ŷ(1) = 2, y 3: right;
+    #     earlier mean 2/3
+    # scored: w5 only → accuracy 1/1; baseline 1/1 (not beaten: equal);
+    # q2 = 1 − (3 − 2)² / (3 − 2/3)² = 1 − 1/(49/9) = 1 − 9/49 = 0.816327
+    frame = pd.DataFrame({"week_start": pd.date_range("2026-01-05", periods=7, freq="7D"),
+                          "offline_value": pd.array([1, 1, 2, 2, 3, None, 4], dtype="Float64"),
+                          "online_value": pd.array([10, 11, 13, 12, 15, 16, 17], dtype="Float64")})
+    changes, summary = trends.week_over_week_prediction(frame)
+    assert list(changes.columns) == trends.CHANGE_COLUMNS
+    assert changes.week_start.tolist() == list(pd.to_datetime(["2026-01-12", "2026-01-19", "2026-01-26", "2026-02-02"]))
+    assert changes.offline_change.tolist() == [0, 1, 0, 1]
+    assert changes.online_change.tolist() == [1, 2, -1, 3]
+    assert changes.predicted_online_change.isna().tolist() == [True, True, False, False]
+    assert changes.predicted_online_change.astype(float).tolist()[2:] == pytest.approx([1, 2])
+    assert changes.earlier_mean.astype(float).tolist()[2:] == pytest.approx([1.5, 2 / 3])
+    assert changes.sign_scored.tolist() == [False, False, False, True]
+    assert changes.sign_correct.tolist()[3] is True
+    assert summary["n_changes"] == 4 and summary["loo_pairs"] == 1 and summary["sign_pairs"] == 1
+    assert summary["loo_sign_accuracy"] == pytest.approx(1.0)
+    assert summary["baseline_accuracy"] == pytest.approx(1.0)
+    assert summary["q2"] == pytest.approx(0.816327, abs=1e-6)
+    assert summary["beats_baseline"] is False
+
+
+def test_week_over_week_prediction_beats_the_baseline_when_changes_move_together():
+    # online change = 2 × offline change exactly, offline alternating up and down:
+    # offline [0, 1, 0, 1, 0, 1], online [5, 7, 5, 7, 5, 7] → changes (1, 2), (−1, −2), (1, 2), (−1, −2), (1, 2)
+    # from the third change on the fit is exact (b 2, a 0): ŷ = y for 3 changes → accuracy 3/3,
+    # y signs + − + → baseline 2/3; q2 = 1 (no error) → beats the baseline
+    frame = pd.DataFrame({"week_start": pd.date_range("2026-01-05", periods=6, freq="7D"),
+                          "offline_value": [0.0, 1, 0, 1, 0, 1], "online_value": [5.0, 7, 5, 7, 5, 7]})
+    _, summary = trends.week_over_week_prediction(frame)
+    assert (summary["loo_pairs"], summary["sign_hits"]) == (3, 3)
+    assert summary["baseline_accuracy"] == pytest.approx(2 / 3)
+    assert summary["q2"] == pytest.approx(1.0)
+    assert summary["beats_baseline"] is True
+
+
+def test_week_over_week_prediction_of_the_real_trend(source_a):
+    frame, _ = trends.offline_online_trend(ctx_of(source_a), "home_feed", "ndcg@10", "ctr")
+    changes, summary = trends.week_over_week_prediction(frame)
+    assert summary["n_changes"] == len(changes) <= len(frame) - 1

@@ -20,6 +20,16 @@ SQL_TYPES = {
     "date": "DATE",
 }
 
+# Plausible ranges (checked on every row, in SQL): outside them a value is a rejected row, so
+# that no later query can overflow or build an absurd calendar. Money and quantities are
+# bounded so that quantity × price (≤ 10^18, 4 decimals) and sums of it stay far inside
+# DECIMAL(38); timestamps are instants from 1970 on, event-like ones no later than the load
+# time + 1 day (`Table.no_future`), planned ones (end_ts, left_at) before LATEST_TIMESTAMP.
+MAX_MONEY = 10**12
+MAX_QUANTITY = 10**6
+EARLIEST_TIMESTAMP = "1970-01-01"
+LATEST_TIMESTAMP = "2200-01-01"
+
 EVENT_TYPES = ("app_open", "impression", "click", "add_to_cart", "filter_use", "suggest_use")
 
 
@@ -46,6 +56,9 @@ class Table:
     required_when: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # Timestamps of these columns may not lie more than a day after the load time.
     no_future: tuple[str, ...] = ()
+    # Rules over a whole row: (column reported, SQL condition over typed columns that is true when
+    # the row breaks it, reason).
+    row_rules: tuple[tuple[str, str, str], ...] = ()
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
@@ -79,6 +92,13 @@ TABLES: dict[str, Table] = {
                 Column("position", "int", rule="{c} >= 1", rule_reason="position below 1"),
                 Column("model_version", "string"),
                 Column("platform", "string"),
+                # v2: the logging policy's probability of this impression (off-policy estimates).
+                Column(
+                    "propensity",
+                    "number",
+                    rule="{c} > 0 AND {c} <= 1",
+                    rule_reason="propensity outside (0, 1]",
+                ),
             ),
             key=("event_id",),
             required_when={
@@ -107,6 +127,7 @@ TABLES: dict[str, Table] = {
             ),
             key=("order_id", "item_id"),
             no_future=("ts",),
+            row_rules=(("quantity", f"quantity > {MAX_QUANTITY}", f"quantity above {MAX_QUANTITY:,}"),),
         ),
         Table(
             "items",
@@ -171,6 +192,7 @@ TABLES: dict[str, Table] = {
                 Column("end_ts", "timestamp", True),
             ),
             key=("experiment_id",),
+            row_rules=(("end_ts", "start_ts > end_ts", "end_ts before start_ts"),),
         ),
         Table(
             "experiment_variants",
@@ -226,6 +248,25 @@ TABLES: dict[str, Table] = {
                 Column("relevance", "int", rule="{c} >= 1", rule_reason="relevance below 1", default="1"),
             ),
             # Duplicate (user_id, item_id) rows are merged by the offline metrics (max relevance).
+        ),
+        Table(
+            "target_policies",
+            (
+                Column("model_version", "string", True),
+                Column("block", "string", True),
+                Column("position", "int", True, rule="{c} >= 1", rule_reason="position below 1"),
+                Column("item_id", "id", True),
+                Column(
+                    "probability",
+                    "number",
+                    True,
+                    rule="{c} >= 0 AND {c} <= 1",
+                    rule_reason="probability outside [0, 1]",
+                ),
+                Column("user_id", "id"),  # null: the same for every user
+            ),
+            # No key: two rows for one item at one slot add up (source.py rejects a slot whose
+            # probabilities sum above 1).
         ),
     )
 }

@@ -36,6 +36,7 @@ END = np.datetime64("2026-11-02T00:00:00", "us")
 TABLES = (
     "events", "orders", "items", "sellers", "users", "reviews", "ad_spend", "experiments",
     "experiment_variants", "assignments", "offline_metrics", "recommendations", "holdout",
+    "target_policies",
 )
 
 BLOCKS = ("home_feed", "similar_items", "cart_upsell", "search_recs")
@@ -107,15 +108,23 @@ ONLINE_NOISE, OFFLINE_NOISE = 0.006, 0.004
 EXPERIMENT_PLAN = {HOME: (21, 24, 7), SIMILAR: (21, 24, 12), UPSELL: (28, 31, 14), SEARCH: (21, 24, 10)}
 THREE_VARIANTS_P = 0.45      # share of experiments with two candidates against the control
 OFFLINE_METRICS = ("ndcg@10", "map@10", "recall@10", "precision@10", "coverage@10", "novelty@10")
+# --- Planted truth (d): an offline metric that only shares a trend ----------------------------
+# freshness@10 (share of a model's top 10 listed recently) grows with the model's training date,
+# FRESHNESS_BASE + FRESHNESS_PER_WEEK × weeks since the start + N(0, FRESHNESS_NOISE), and has
+# nothing to do with what users like: it rises over time as the shipped quality does, so the two
+# correlate in levels, but held out it predicts no experiment's winner. Its own random stream.
+FRESHNESS_METRIC = "freshness@10"
+FRESHNESS_BASE, FRESHNESS_PER_WEEK, FRESHNESS_NOISE = 0.20, 0.012, 0.004
+FRESHNESS_STREAM = 21
 
-# --- Planted truth (e): buyers who bought before buy again (CUPED) ----------------------------
+# --- Planted truth (f): buyers who bought before buy again (CUPED) ----------------------------
 # Each user's conversion propensity g is multiplied by a lasting loyalty L ~ lognormal with mean 1
 # and σ = LOYALTY_SIGMA (its own random stream): what a user bought in the 28 days before an
 # experiment predicts what they buy during it, so CUPED narrows the intervals.
 LOYALTY_SIGMA = 1.5
 LOYALTY_STREAM = 31
 
-# --- Planted truth (f): a running experiment with a real effect ---------------------------------
+# --- Planted truth (g): a running experiment with a real effect ---------------------------------
 # One more home_feed test starts RUNNING_GAP_DAYS after the block's last planned test ends and
 # runs RUNNING_LENGTH_DAYS, past END: still running in the data. Its candidate is better than
 # production by RUNNING_DQ of online quality (clicks × exp(4 × 0.08) ≈ +38 % at the same
@@ -160,6 +169,7 @@ def generate(out_dir: str | Path, users: int = 20_000, weeks: int = 26, seed: in
     _make_sessions(world)
     say("models and experiments")
     _make_models_and_experiments(world)
+    _make_upsell_policies(world)
     rows["experiments"] = _write(out, "experiments", _experiments_table(world))
     rows["experiment_variants"] = _write(out, "experiment_variants", _variants_table(world))
     rows["assignments"] = _write(out, "assignments", _assignments_table(world))
@@ -175,7 +185,9 @@ def generate(out_dir: str | Path, users: int = 20_000, weeks: int = 26, seed: in
     recs, holdout, computed = _recommendations(world)
     rows["recommendations"] = _write(out, "recommendations", recs)
     rows["holdout"] = _write(out, "holdout", holdout)
-    rows["offline_metrics"] = _write(out, "offline_metrics", _offline_metrics_table(world, computed))
+    rows["offline_metrics"] = _write(out, "offline_metrics",
+                                     _with_candidate_offline_rows(world, _offline_metrics_table(world, computed)))
+    rows["target_policies"] = _write(out, "target_policies", _target_policies_table(world))
     say(f"done: {rows['events']:,} events, {rows['orders']:,} order lines")
     return {table: rows[table] for table in TABLES}
 
@@ -316,7 +328,7 @@ def _make_sessions(w: _World) -> None:
     habit = HABIT_LATENT * w.user_sat[user] + (1 - HABIT_LATENT) * (1 - np.exp(-recent / HABIT_SCALE))
     plat = w.user_platform[user]
     g = CONV_PLATFORM[plat] * (0.30 + 1.40 * habit ** 1.5)
-    # planted truth (e): a lasting loyalty per user (mean 1) makes past buyers buy again
+    # planted truth (f): a lasting loyalty per user (mean 1) makes past buyers buy again
     loyalty = w.rng(LOYALTY_STREAM).lognormal(-LOYALTY_SIGMA ** 2 / 2, LOYALTY_SIGMA, w.users)
     g = g * loyalty[user]
     uses_filter = rng.random(n) < FILTER_PLATFORM[plat] * (0.02 + 0.40 * habit ** 2)
@@ -399,7 +411,7 @@ def _make_models_and_experiments(w: _World) -> None:
         if b == RUNNING_BLOCK:
             running_after, running_prod = (experiments[-1].end if plans[b].size else 0), prod
 
-    # planted truth (f): a test that is still running at END, with a clearly better candidate
+    # planted truth (g): a test that is still running at END, with a clearly better candidate
     rrng = w.rng(RUNNING_STREAM)
     start = running_after + RUNNING_GAP_DAYS * DAY
     if start < w.span - 3 * DAY:
@@ -445,7 +457,7 @@ EVENT_SCHEMA = pa.schema([
     ("event_id", pa.string()), ("ts", pa.timestamp("us")), ("user_id", pa.string()),
     ("session_id", pa.string()), ("event_type", pa.string()), ("item_id", pa.string()),
     ("block", pa.string()), ("position", pa.int64()), ("model_version", pa.string()),
-    ("platform", pa.string()),
+    ("platform", pa.string()), ("propensity", pa.float64()),
 ])
 
 
@@ -454,7 +466,7 @@ def _write_events(out: Path, w: _World, say: Callable[[str], None]) -> int:
     w.arrays.update(line_parts=[])
     n_rows = 0
     user_ids, item_ids, session_ids = _user_ids(w), _item_ids(w), _session_ids(w)
-    model_names = pa.array([m.name for m in w.models])
+    model_names = pa.array([m.name for m in w.models] + [UPSELL_CANDIDATE])  # the candidate last
     path = out / "events.parquet"
     # unique ids compress badly in a dictionary; the other text columns repeat a lot
     dictionary = ["user_id", "event_type", "item_id", "block", "model_version", "platform"]
@@ -478,6 +490,7 @@ def _write_events(out: Path, w: _World, say: Callable[[str], None]) -> int:
                 "position": pa.array(position.astype(np.int64), mask=position <= 0),
                 "model_version": model_names.take(pa.array(model, mask=model < 0)),
                 "platform": pa.array(PLATFORMS).take(pa.array(w.sess_platform[ev["session"]])),
+                "propensity": pa.array(ev["propensity"], mask=np.isnan(ev["propensity"])),
             }, schema=EVENT_SCHEMA)
             writer.write_table(table)
             n_rows += n
@@ -509,14 +522,16 @@ def _simulate_sessions(w: _World, sid: np.ndarray, week: int, rng: np.random.Gen
         return (np.minimum(rng.exponential(mean_s, k), cap_s) * US).astype(np.int64)
 
     parts = []
+    orng = np.random.default_rng([w.seed, 31, week])  # the upsell policies' own stream
 
-    def emit(kind, s, ts, item=None, block=-1, position=None, model=None):
+    def emit(kind, s, ts, item=None, block=-1, position=None, model=None, propensity=None):
         k = s.size
         parts.append((np.full(k, kind, np.int8), s, ts,
                       np.full(k, -1, np.int64) if item is None else item,
                       np.full(k, block, np.int8),
                       np.zeros(k, np.int64) if position is None else position,
-                      np.full(k, -1, np.int64) if model is None else model))
+                      np.full(k, -1, np.int64) if model is None else model,
+                      np.full(k, np.nan) if propensity is None else propensity))
 
     def visit(s, t, block, slots):
         """Show `slots` items of `block` in sessions s at time t; return the clicks."""
@@ -525,11 +540,14 @@ def _simulate_sessions(w: _World, sid: np.ndarray, week: int, rng: np.random.Gen
         ts = t[v] + 2 * US + (position - 1) * 300_000
         model = w.sess_model[sid[ss], block]
         item = sample_items(v.size)
-        emit(IMPRESSION, ss, ts, item, block, position, model)
-        p = BASE_CTR[block] * position ** -POSITION_DECAY * w.model_ctr[model] * uclick[ss]
+        shown_by, propensity, appeal = model, None, 1.0
+        if block == UPSELL:  # the upsell shelf: logged propensities, a candidate later (docs/demo-data.md)
+            item, shown_by, propensity, appeal = _upsell_shelf(w, sid[ss], ts, item, model, orng)
+        emit(IMPRESSION, ss, ts, item, block, position, shown_by, propensity)
+        p = BASE_CTR[block] * position ** -POSITION_DECAY * w.model_ctr[model] * uclick[ss] * appeal
         c = rng.random(v.size) < p
         cts = ts[c] + US + expo(10, 60, c.sum())
-        emit(CLICK, ss[c], cts, item[c], block, position[c], model[c])
+        emit(CLICK, ss[c], cts, item[c], block, position[c], shown_by[c] if propensity is not None else model[c])
         return ss[c], cts, item[c], model[c]
 
     def carts(s, cts, item, model, delay_mean_s):
@@ -592,9 +610,9 @@ def _simulate_sessions(w: _World, sid: np.ndarray, week: int, rng: np.random.Gen
                ts=d_ts[alive])
 
     cols = list(zip(*parts))
-    kind, s, ts, item, block, position, model = (np.concatenate(c) for c in cols)
+    kind, s, ts, item, block, position, model, propensity = (np.concatenate(c) for c in cols)
     return {"type": kind, "session": sid[s], "ts": ts, "item": item, "block": block,
-            "position": position, "model": model}
+            "position": position, "model": model, "propensity": propensity}
 
 
 def _add_lines(w: _World, **columns: np.ndarray) -> None:
@@ -868,8 +886,10 @@ def _offline_metrics_table(w: _World, computed: dict) -> pa.Table:
         })
     _decorrelate(w, values, [i not in computed for i in range(len(w.models))])
     rows = []         # (model, metric, value, evaluated_at or None)
+    evaluations = []  # each model's evaluation time, for the trend-only metric below
     for m, v in zip(w.models, values):
         evaluated = m.created + int(rng.uniform(2, 20) * HOUR)
+        evaluations.append(evaluated)
         for metric in OFFLINE_METRICS:
             value = round(float(v[metric]), 6)
             if rng.random() < 0.08:     # first run had a bug; a re-run a day or two later fixed it
@@ -878,6 +898,7 @@ def _offline_metrics_table(w: _World, computed: dict) -> pa.Table:
                 rows.append((m.name, metric, value, evaluated + int(rng.uniform(1, 3) * DAY)))
             else:
                 rows.append((m.name, metric, value, evaluated))
+    rows += _freshness_rows(w, evaluations)
     # two legacy rows without evaluated_at: the oldest by rule, so they never win
     for j in rng.choice(len(w.models), min(2, len(w.models)), replace=False):
         rows.append((w.models[j].name, "ndcg@10", round(float(rng.uniform(0.05, 0.6)), 6), None))
@@ -889,6 +910,15 @@ def _offline_metrics_table(w: _World, computed: dict) -> pa.Table:
         "value": pa.array(value, pa.float64()),
         "evaluated_at": _ts(w, at_arr, null=np.array([a is None for a in at])),
     })
+
+
+def _freshness_rows(w: _World, evaluations: list[int]) -> list[tuple]:
+    """Planted truth (d): freshness@10 of every model, from the model's training date only."""
+    rng = w.rng(FRESHNESS_STREAM)
+    return [(m.name, FRESHNESS_METRIC,
+             round(FRESHNESS_BASE + FRESHNESS_PER_WEEK * m.created / WEEK + float(rng.normal(0, FRESHNESS_NOISE)), 6),
+             evaluated)
+            for m, evaluated in zip(w.models, evaluations)]
 
 
 def _decorrelate(w: _World, values: list[dict], free: list[bool]) -> None:
@@ -1008,3 +1038,93 @@ def _money(cents: np.ndarray) -> pa.Array:
 def _write(out: Path, name: str, table: pa.Table) -> int:
     pq.write_table(table, out / f"{name}.parquet", compression="zstd")
     return table.num_rows
+
+
+# --- Planted truth (e): an upsell shelf with logged propensities, and a candidate that serves later
+# In cart_upsell, from UPSELL_LOG_WEEKS before the end, every slot is filled from a shelf of
+# UPSELL_SHELF items by the serving policy, which samples each slot from a softmax (it explores)
+# and logs the probability of what it showed (events.propensity). Items differ in appeal: the
+# click probability is multiplied by appeal / (the serving policy's mean appeal), so the block's
+# CTR is unchanged on average. The candidate UPSELL_CANDIDATE (in target_policies: the same
+# probabilities at every position, for every user) samples from a sharper softmax of better
+# scores; in the last UPSELL_CANDIDATE_WEEKS it serves UPSELL_CANDIDATE_SHARE of the users (its
+# impressions carry its model_version and no propensity). Its true CTR relative to the serving
+# policy's is E_candidate[appeal] / E_serving[appeal] (UPSELL_TRUE_LIFT, written by the generator
+# into w.arrays["upsell_true_lift"]).
+UPSELL_CANDIDATE = "cart_upsell-shelf-v2"
+UPSELL_SHELF = 12
+UPSELL_LOG_WEEKS, UPSELL_CANDIDATE_WEEKS, UPSELL_CANDIDATE_SHARE = 8, 4, 0.4
+UPSELL_APPEAL_SD = 0.6          # log-appeal of the shelf's items ~ N(0, 0.6)
+UPSELL_SERVING = (1.0, 0.8)     # softmax sharpness, noise sd of the serving policy's scores
+UPSELL_CANDIDATE_POLICY = (2.0, 0.3)
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max())
+    return e / e.sum()
+
+
+def _make_upsell_policies(w: _World) -> None:
+    rng = w.rng(30)
+    # shelf items: on sale over the whole period, so every slot can show each of them
+    always = np.nonzero((w.item_created < 0) & (w.item_left > w.span))[0]
+    if always.size < UPSELL_SHELF:
+        always = np.argsort(w.item_created)[:UPSELL_SHELF]
+    shelf = rng.choice(always, UPSELL_SHELF, replace=False)
+    log_appeal = rng.normal(0.0, UPSELL_APPEAL_SD, UPSELL_SHELF)
+    appeal = np.exp(log_appeal)
+    serving = _softmax(UPSELL_SERVING[0] * (log_appeal + rng.normal(0, UPSELL_SERVING[1], UPSELL_SHELF)))
+    candidate = _softmax(UPSELL_CANDIDATE_POLICY[0]
+                         * (log_appeal + rng.normal(0, UPSELL_CANDIDATE_POLICY[1], UPSELL_SHELF)))
+    mean_appeal = float(serving @ appeal)
+    w.arrays.update(
+        upsell_shelf=shelf, upsell_appeal=appeal / mean_appeal, upsell_serving=serving,
+        upsell_candidate=candidate, upsell_true_lift=float(candidate @ appeal) / mean_appeal,
+        upsell_log_start=max(w.span - UPSELL_LOG_WEEKS * WEEK, 0),
+        upsell_candidate_start=max(w.span - UPSELL_CANDIDATE_WEEKS * WEEK, 0),
+        upsell_candidate_user=rng.random(w.users) < UPSELL_CANDIDATE_SHARE,
+        upsell_candidate_model=len(w.models),
+    )
+
+
+def _upsell_shelf(w: _World, sessions: np.ndarray, ts: np.ndarray, item: np.ndarray, model: np.ndarray,
+                  rng: np.random.Generator):
+    """(item, model shown, propensity, click factor) of upsell impressions (sessions: global indices)."""
+    on_shelf = ts >= w.upsell_log_start
+    candidate = on_shelf & (ts >= w.upsell_candidate_start) & w.upsell_candidate_user[w.sess_user[sessions]]
+    u = rng.random(ts.size)
+    last = UPSELL_SHELF - 1
+    by_serving = np.minimum(np.searchsorted(np.cumsum(w.upsell_serving), u, side="right"), last)
+    by_candidate = np.minimum(np.searchsorted(np.cumsum(w.upsell_candidate), u, side="right"), last)
+    slot = np.where(candidate, by_candidate, by_serving)
+    item = np.where(on_shelf, w.upsell_shelf[slot], item)
+    shown_by = np.where(candidate, w.upsell_candidate_model, model)
+    propensity = np.where(on_shelf & ~candidate, w.upsell_serving[slot], np.nan)
+    appeal = np.where(on_shelf, w.upsell_appeal[slot], 1.0)
+    return item, shown_by, propensity, appeal
+
+
+def _target_policies_table(w: _World) -> pa.Table:
+    """The candidate's probabilities: the same at every upsell position, for every user."""
+    positions = np.repeat(np.arange(1, UPSELL_SLOTS + 1), UPSELL_SHELF)
+    shelf = np.tile(np.arange(UPSELL_SHELF), UPSELL_SLOTS)
+    return pa.table({
+        "model_version": pa.array([UPSELL_CANDIDATE] * positions.size),
+        "block": pa.array([BLOCKS[UPSELL]] * positions.size),
+        "position": pa.array(positions.astype(np.int64)),
+        "item_id": _item_ids(w).take(pa.array(w.upsell_shelf[shelf])),
+        "probability": pa.array(w.upsell_candidate[shelf]),
+        "user_id": pa.nulls(positions.size, pa.string()),
+    })
+
+
+def _with_candidate_offline_rows(w: _World, table: pa.Table) -> pa.Table:
+    """The candidate was evaluated offline like every model: it gets the rows of the upsell model
+    it builds on (the last one), under its own name."""
+    import pyarrow.compute as pc
+
+    base = max((m.name for m in w.models if m.block == UPSELL), default=None)
+    rows = table.filter(pc.equal(table["model_version"], base))
+    rows = rows.set_column(rows.schema.get_field_index("model_version"), "model_version",
+                           pa.array([UPSELL_CANDIDATE] * rows.num_rows, type=table.schema.field("model_version").type))
+    return pa.concat_tables([table, rows])

@@ -19,12 +19,10 @@ import pandas as pd
 from dashboard.core.context import MetricContext, Unavailable
 from dashboard.core.metrics import METRIC_TABLES, compute_table
 from dashboard.core.params import Params
-from dashboard.core.source import Source
-
-
-# Written beside the CSV files: the parameters they were computed with, so that the dashboard can
-# open the folder (exported.py) and say which filters made its numbers.
-EXPORT_INFO = "export.json"
+# EXPORT_INFO, written beside the CSV files: the parameters they were computed with, so that the
+# dashboard can open the folder (exported.py) and say which filters made its numbers; the loader
+# knows it too, to tell an export folder from a source.
+from dashboard.core.source import EXPORT_INFO, Source
 
 
 @dataclass
@@ -46,8 +44,27 @@ FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 
+# Line breaks inside a text cell are written as LF: the CSV writer quotes a cell with an LF (the
+# line terminator) but not one with a bare CR, which readers that split lines on CR (Python's csv
+# module, some spreadsheets) would take as the end of a row — and the next "row" could start with
+# a live formula.
+_LINE_BREAK = re.compile(r"\r\n?")
+
+
 def neutralise(text: str) -> str:
-    """Text that a spreadsheet would run as a formula gets a leading apostrophe; numbers stay."""
+    """Text that a spreadsheet would run as a formula gets a leading apostrophe; numbers stay.
+
+    Every line of a cell is treated so (a line after a line break is a row to some readers), and
+    a CR or CRLF inside a cell becomes LF, so that the cell is quoted and one row stays one row.
+    """
+    text = _neutralise_line(text)  # the cell's start, e.g. a cell that starts with a CR
+    if "\r" in text or "\n" in text:
+        first, *rest = _LINE_BREAK.sub("\n", text).split("\n")
+        return "\n".join([first, *(_neutralise_line(line) for line in rest)])
+    return text
+
+
+def _neutralise_line(text: str) -> str:
     if text.startswith(FORMULA_TRIGGERS) and not _PLAIN_NUMBER.fullmatch(text):
         return "'" + text
     return text

@@ -41,7 +41,7 @@ DATE_COLUMNS = frozenset({"week_start", "cohort_week"})
 # Names and ids are text even when every value looks like a number ("007" keeps its zeros).
 TEXT_COLUMNS = frozenset({
     "block", "feature", "measure", "basis", "category", "metric", "experiment_id", "variant",
-    "model_version", "offline_metric", "online_metric",
+    "model_version", "offline_metric", "online_metric", "estimator",
 })
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _INTEGER = re.compile(r"^[+-]?\d+$")
@@ -119,7 +119,11 @@ def _typed(column: str, text: pd.Series) -> pd.Series:
 
 
 def _unneutralise(value: str) -> str:
-    """Undo export.neutralise: "'=x" was written for the text "=x"."""
+    """Undo export.neutralise: "'=x" was written for the text "=x" (on every line of a cell)."""
+    if "\n" in value:
+        # A cell that started with a CR was written "'" + LF + …: its apostrophe goes too.
+        first, *rest = value.split("\n")
+        return "\n".join(["" if first == "'" else _unneutralise(first), *(_unneutralise(line) for line in rest)])
     if len(value) > 1 and value[0] == "'" and value[1:].startswith(FORMULA_TRIGGERS):
         return value[1:]
     return value

@@ -46,6 +46,7 @@ def families(source: Source) -> list[Family]:
         _needs(source, "offline_metrics", "recommendations", "holdout"),
         _experiments_family(source),
         _offline_online_family(source),
+        _off_policy_family(source),
     ]
     return result
 
@@ -87,3 +88,26 @@ def _offline_online_family(source: Source) -> Family:
     if not (source.has("offline_metrics") or source.has("recommendations", "holdout")):
         return Family("offline_online", False, "needs offline metrics: an 'offline_metrics' table, or 'recommendations' and 'holdout'")
     return Family("offline_online", True, "")
+
+
+def _off_policy_family(source: Source) -> Family:
+    """interface.md v2: impressions with a propensity and a candidate (target_policies or recommendations)."""
+    from dashboard.core.metrics.off_policy import why_unavailable
+
+    has_column = source.has_column("events", "propensity")
+    logged = 0
+    if has_column:
+        cursor = source.cursor()
+        try:
+            logged = cursor.execute(
+                "SELECT count(*) FROM events WHERE event_type = 'impression' AND propensity IS NOT NULL"
+            ).fetchall()[0][0]
+        finally:
+            cursor.close()
+    reason = why_unavailable(has_column, logged, source.has("target_policies") or source.has("recommendations"))
+    return Family("off_policy", reason is None, _needs_note(reason) if reason else "")
+
+
+def _needs_note(reason: str) -> str:
+    """"off_policy needs X." -> "needs X", as the other families say it."""
+    return reason.removeprefix("off_policy ").rstrip(".")

@@ -15,6 +15,7 @@ from plotly.offline import get_plotlyjs
 from dashboard import charts
 from dashboard.core.export import describe_params
 from dashboard.core.kpis import Movement
+from dashboard.core.metrics.offline_online import PROXY_RULE
 from dashboard.core.review import STAKEHOLDERS, WeeklyReview
 from dashboard.formatting import format_change, format_value
 
@@ -138,7 +139,8 @@ def _experiments(review: WeeklyReview) -> str:
 def _offline_online(review: WeeklyReview) -> str:
     s = review.offline_online
     text = (f"<p>{s.experiments} experiments, {s.pairs} variant-vs-control pairs. "
-            f"{html.escape(s.sentence)}</p>")
+            f"{html.escape(s.sentence)}</p>"
+            f"<p class='meta'>Rule: {html.escape(PROXY_RULE)}.</p>")
     return f"<section id='offline-online'><h2>Offline ↔ online</h2>{text}</section>"
 
 

@@ -18,6 +18,7 @@ from dashboard.core.context import MetricContext, Unavailable
 from dashboard.core.experiment_checks import dropped_experiments
 from dashboard.core.metrics import compute_table
 from dashboard.core.metrics.experiments import experiment_details
+from dashboard.core.metrics.offline_online import OLD_EXPORT, is_proxy, missing_v2_columns
 from dashboard.core.params import Params
 from dashboard.core.source import Source
 
@@ -168,19 +169,49 @@ def summarise_offline_online(table: pd.DataFrame | None, details: pd.DataFrame |
     if rows.empty:
         summary.online_metric = str(table["online_metric"].iloc[0])
         rows = table[table["online_metric"] == summary.online_metric]
-    credible = rows[
-        (rows["n_pairs"] >= MIN_PAIRS) & (rows["p_adj_bh"] < 0.05) & (rows["r_ci_low"] > 0)
-    ].sort_values("pearson_r", ascending=False)
-    if credible.empty:
-        n = int(rows["n_pairs"].max()) if len(rows) else 0
-        summary.sentence = (f"No offline metric currently tracks {summary.online_metric} credibly "
-                            f"(up to {n} usable pairs; none positive and significant after correction).")
+    missing = missing_v2_columns(rows)
+    if missing:
+        summary.sentence = OLD_EXPORT.format(missing=", ".join(missing))
         return summary
-    best = credible.iloc[0].to_dict()
-    summary.best = best
-    summary.sentence = (
-        f"{best['offline_metric']} tracks {summary.online_metric} best across {int(best['n_pairs'])} experiment "
-        f"pairs: r = {best['pearson_r']:.2f} (95 % CI {best['r_ci_low']:.2f} to {best['r_ci_high']:.2f}), "
-        f"BH-adjusted p = {best['p_adj_bh']:.2g}."
-    )
+    summary.sentence = proxy_sentence(rows, summary.online_metric)
+    proxies = _proxies(rows)
+    if not proxies.empty:
+        summary.best = proxies.iloc[0].to_dict()
     return summary
+
+
+def _proxies(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows that count as a proxy (offline_online.is_proxy, and ≥ MIN_PAIRS pairs), the best
+    held-out prediction (q2) first."""
+    keep = [int(r["n_pairs"]) >= MIN_PAIRS and is_proxy(r) for _, r in rows.iterrows()]
+    return rows[keep].sort_values("q2", ascending=False)
+
+
+def proxy_sentence(rows: pd.DataFrame, online_metric: str) -> str:
+    """The "best proxy" sentence of one online metric's offline_online rows.
+
+    A proxy must beat the baseline out of sample, not only correlate (docs/decisions.md,
+    "offline_online v2"): held out one experiment at a time, its sign accuracy must exceed the
+    better of always or never launching, its q2 must be > 0, and its experiment-level
+    correlation must survive BH (p_adj_bh < 0.05), with at least MIN_PAIRS pairs.
+    """
+    proxies = _proxies(rows)
+    if proxies.empty:
+        n = int(rows["n_experiments"].max()) if len(rows) else 0
+        sentence = (f"No offline metric is a proven proxy for {online_metric}: held out one experiment at a time "
+                    f"(up to {n} experiments), none called the direction of {online_metric} more often than "
+                    "always launching or never launching would have, with q2 > 0 and a correlation that survives "
+                    "the correction for all metrics looked at.")
+        correlated = rows[(rows["p_adj_bh"] < 0.05) & (rows["r_experiments"] > 0)]["offline_metric"].tolist()
+        if correlated:
+            sentence += (f" {', '.join(correlated)} correlate{'s' if len(correlated) == 1 else ''} with it but would "
+                         "not have picked the winners better than that.")
+        return sentence
+    best = proxies.iloc[0]
+    return (
+        f"{best['offline_metric']} is the best proxy for {online_metric}: held out one experiment at a time, it called "
+        f"the direction right in {best['loo_sign_accuracy']:.0%} of {int(best['loo_pairs'])} pairs against "
+        f"{best['baseline_accuracy']:.0%} for always or never launching, q2 = {best['q2']:.2f}; across "
+        f"{int(best['n_experiments'])} experiments r = {best['r_experiments']:.2f} "
+        f"(95 % CI {best['r_ci_low']:.2f} to {best['r_ci_high']:.2f}), BH-adjusted p = {best['p_adj_bh']:.2g}."
+    )

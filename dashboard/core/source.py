@@ -15,8 +15,12 @@ Hostile input, and what keeps it harmless:
   columns are renamed by position. Values (paths, options) are bound parameters.
 - The loading connection may read exactly the source's files (DuckDB `allowed_paths`, with
   `enable_external_access = false` before the first read), so a `.duckdb` view that reads
-  another file fails. After loading, the configuration is locked: the serving database can
-  read no other file, install or load no extension, and keeps its memory and thread limits.
+  another file fails. Each connection spills into a private folder of its own (DuckDB lets a
+  connection read its temp_directory), and a `.duckdb` whose views, macros or tables read the
+  server's settings is refused. After loading, the configuration is locked: the serving database
+  can read no other file, install or load no extension, and keeps its memory and thread limits.
+- Values are held to plausible ranges (contract.py): no timestamp before 1970 or infinite, no
+  amount or quantity that a metric could overflow on; money is exact to four decimals.
 - CSV is read with a fixed dialect (RFC 4180 quotes; the delimiter of the header line), every
   column as text. A malformed row (too many or too few fields, bad quoting, bytes that are not
   text in the file's encoding, a row longer than DuckDB's maximum) is a counted rejected row;
@@ -40,7 +44,9 @@ from pathlib import Path
 import duckdb
 
 from dashboard.core import settings as settings_module
-from dashboard.core.contract import SQL_TYPES, TABLES, Column, Table
+from dashboard.core.contract import (
+    EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, MAX_MONEY, SQL_TYPES, TABLES, Column, Table,
+)
 from dashboard.core.guard import is_inside
 
 FILE_SUFFIXES = (".parquet", ".csv", ".csv.gz")
@@ -144,14 +150,18 @@ def new_connection(settings: settings_module.Settings | None = None) -> duckdb.D
     removed when the connection goes (the tables are compressed there: see settings.py).
     """
     settings = settings or settings_module.current()
+    # Every connection gets a private folder of its own under temp_dir (0700, removed with the
+    # connection), and DuckDB's temp_directory is that folder: DuckDB lets a connection read its
+    # temp_directory even with external access off, so a shared one would let a view of an
+    # uploaded .duckdb read another source's spilled or disk-stored rows.
+    settings.temp_dir.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="source-", dir=settings.temp_dir))
     if settings.storage == "disk":
-        settings.temp_dir.mkdir(parents=True, exist_ok=True)
-        folder = Path(tempfile.mkdtemp(prefix="source-", dir=settings.temp_dir))
         con = duckdb.connect(str(folder / "tables.duckdb"))
-        # The file lives as long as the connection object (or until the process exits).
-        weakref.finalize(con, shutil.rmtree, folder, True)
     else:
         con = duckdb.connect(":memory:")
+    # The folder lives as long as the connection object (or until the process exits).
+    weakref.finalize(con, shutil.rmtree, folder, True)
     # Naive timestamps mean UTC; instants are compared in UTC, zones only make weeks and days.
     con.execute("SET TimeZone = 'UTC'")
     # Progress is reported by the callers in their own words, not by DuckDB's bar on stderr.
@@ -163,8 +173,8 @@ def new_connection(settings: settings_module.Settings | None = None) -> duckdb.D
         con.execute("SET memory_limit = $v", {"v": settings.memory_limit})
     if settings.threads:
         con.execute("SET threads = $v", {"v": settings.threads})
-    # Spilled intermediates go to a folder of ours, not `.tmp` in whatever the working directory is.
-    con.execute("SET temp_directory = $v", {"v": str(settings.temp_dir)})
+    # Spilled intermediates go to the connection's own folder, not `.tmp` in the working directory.
+    con.execute("SET temp_directory = $v", {"v": str(folder / "spill")})
     return con
 
 
@@ -191,7 +201,13 @@ def load_source(
     if allowed_dirs is not None and not is_inside(path, allowed_dirs):
         raise SourceError([f"{path}: outside the folders this server may read"])
 
-    con = new_connection(settings)
+    try:
+        con = new_connection(settings)
+    except OSError as exc:  # e.g. a temp folder the server may not write
+        raise SourceError([
+            f"{path.name}: cannot be loaded: the temporary folder {settings.temp_dir} is not usable "
+            f"({exc.strerror or exc.__class__.__name__}); an administrator can set RECDASH_TEMP_DIR"
+        ]) from None
     try:
         reports = _load_all(con, path, is_folder, now, allowed_dirs)
     except SourceError:
@@ -210,6 +226,7 @@ def _load_all(con, path: Path, is_folder: bool, now, allowed_dirs) -> dict[str, 
     errors: list[str] = []
     given: set[str] = set()  # tables with a file, readable or not
     if is_folder:
+        _refuse_export_folder(path)
         located = []
         for table in TABLES:
             found = _locate_in_folder(path, table, allowed_dirs)
@@ -228,6 +245,7 @@ def _load_all(con, path: Path, is_folder: bool, now, allowed_dirs) -> dict[str, 
     con.execute("SET enable_external_access = false")
     if not is_folder:
         _attach(con, path)
+        _refuse_state_definitions(con, path)
         located = [loc for table in TABLES if (loc := _locate_in_database(con, path, table))]
         given = {loc.table for loc in located}
 
@@ -244,6 +262,7 @@ def _load_all(con, path: Path, is_folder: bool, now, allowed_dirs) -> dict[str, 
     if not is_folder:
         con.execute("DETACH src")
     _check_experiments(con, reports)
+    _check_target_policies(con, reports)
     _note_traffic_shares(con, reports)
     _note_heavy_users(con, reports)
     _create_absent_tables(con, reports)
@@ -254,6 +273,20 @@ def _load_all(con, path: Path, is_folder: bool, now, allowed_dirs) -> dict[str, 
 
 
 # --- finding tables ---------------------------------------------------------------------------
+
+# The file `export` writes beside the metric tables (export.EXPORT_INFO; export.py imports this module).
+EXPORT_INFO = "export.json"
+
+
+def _refuse_export_folder(folder: Path) -> None:
+    """An export's folder holds metric tables (one is named `experiments`), not a data source."""
+    if (folder / EXPORT_INFO).is_file() and not any((folder / f"events{s}").is_file() for s in FILE_SUFFIXES):
+        raise SourceError([
+            f"{folder}: this is an export folder (it has {EXPORT_INFO}): its files are metric tables computed by "
+            "'export', not a data source. Point to the source the export was made from, or open this folder "
+            "on the Data page to look at its tables"
+        ])
+
 
 def _locate_in_folder(folder: Path, table: str, allowed_dirs) -> _Located | str | None:
     candidates = [folder / f"{table}{suffix}" for suffix in FILE_SUFFIXES]
@@ -289,6 +322,42 @@ def _attach(con, db: Path) -> None:
                 "close that connection, or point to a copy of the file"
             ]) from None
         raise SourceError([f"{db.name}: not a readable DuckDB database ({_first_line(exc, db)})"]) from None
+
+
+# Functions that read the server's settings or state. A view, macro or generated column of an
+# uploaded .duckdb that calls one is refused before anything of it runs: allowed_paths stops a
+# view reading other files (and each connection's temp_directory is its own, see
+# new_connection), but not reading the settings (the server's folders, limits).
+# `query`/`query_table` would run SQL given as a string, so they are refused too.
+_STATE_FUNCTIONS = re.compile(
+    r"""\b"?(current_setting|getenv|which_secret|query|query_table|duckdb_\w+|pragma_\w+)"?\s*\("""
+    # The catalog's views (no parentheses needed): settings, databases, files.
+    r"""|\b(duckdb_\w+|pg_settings|pg_catalog|information_schema)\b""",
+    re.IGNORECASE,
+)
+
+
+def _refuse_state_definitions(con, db: Path) -> None:
+    """Refuse a database whose views, macros or table definitions read the server's settings or state."""
+    definitions = con.execute(
+        """
+        SELECT 'view ' || view_name, sql FROM duckdb_views() WHERE database_name = 'src'
+        UNION ALL SELECT 'table ' || table_name, sql FROM duckdb_tables() WHERE database_name = 'src'
+        UNION ALL SELECT 'macro ' || function_name, coalesce(macro_definition, '') FROM duckdb_functions()
+                  WHERE database_name = 'src'
+        ORDER BY 1
+        """
+    ).fetchall()
+    errors = []
+    for what, sql in definitions:
+        found = _STATE_FUNCTIONS.search(sql or "")
+        if found:
+            errors.append(
+                f"{db.name}: {_short(what)} reads the server's settings or state ({_short(found.group(1) or found.group(2))}); "
+                "only the database's own tables and views over them can be read"
+            )
+    if errors:
+        raise SourceError(errors)
 
 
 def _locate_in_database(con, db: Path, table: str) -> _Located | None:
@@ -339,6 +408,8 @@ def _read_parquet(con, loc: _Located) -> _Raw:
     except duckdb.Error as exc:
         raise SourceError([_parquet_error(loc, exc)]) from None
     names, types = [r[0] for r in described], [r[1] for r in described]
+    # DuckDB renames a repeated column (`user_id`, `user_id_1`); the file's own names show it.
+    names = _parquet_names(con, params) or names
     cols = _positional(len(names))
     if "file_row_number" in (n.lower() for n in names):
         # The file has a column of that name, so DuckDB cannot add its own: number the rows in
@@ -350,6 +421,20 @@ def _read_parquet(con, loc: _Located) -> _Raw:
         )
         return _Raw(relation, params, names, types, stable_rows=True)
     return _Raw(relation, params, names, types)
+
+
+def _parquet_names(con, params: dict) -> list[str] | None:
+    """The top-level column names as the file's schema gives them (nested fields skipped)."""
+    schema = con.execute("SELECT name, coalesce(num_children, 0) FROM parquet_schema($path)", params).fetchall()
+    names, i = [], 1  # row 0 is the root
+    while i < len(schema):
+        names.append(schema[i][0])
+        pending = schema[i][1]  # skip this column's nested fields, depth first
+        i += 1
+        while pending:
+            pending += schema[i][1] - 1
+            i += 1
+    return names if len(names) == schema[0][1] else None
 
 
 def _parquet_error(loc: _Located, exc: Exception) -> str:
@@ -390,34 +475,70 @@ def _head(loc: _Located) -> bytes:
         raise SourceError([f"{loc.origin}: cannot be read ({exc.strerror or exc.__class__.__name__})"]) from None
 
 
-def _header(loc: _Located, head: bytes) -> tuple[list[str], str]:
-    """The header row's column names and the delimiter they are separated by."""
+@dataclass(frozen=True)
+class _Dialect:
+    """How a CSV file is split: its delimiter, and whether an Excel `sep=` line comes first."""
+
+    delimiter: str
+    skip: int = 0  # lines before the header (an Excel `sep=;` line)
+    # Whether the file's first bytes hold a NUL: a header without the required columns then means
+    # a binary file, and is called that.
+    binary_hint: bool = False
+
+    @property
+    def name(self) -> str:
+        return DELIMITER_NAMES.get(self.delimiter, f"'{self.delimiter}'")
+
+
+# Excel writes `sep=;` as the first line to say which delimiter the file uses.
+_EXCEL_SEP = re.compile(r"^sep=(.)$", re.IGNORECASE)
+
+
+def _first_line_of(data: bytes) -> tuple[bytes, bytes]:
+    """The first line and the rest, for any line ending: LF, CRLF or a bare CR (old Mac files)."""
+    line = re.match(rb"[^\r\n]*", data).group(0)
+    rest = data[len(line):]
+    rest = rest[2:] if rest.startswith(b"\r\n") else rest[1:]
+    return line, rest
+
+
+def _not_text(loc: _Located) -> str:
+    return (f"{loc.origin}: not a text file (it contains NUL bytes: binary data, or text saved as UTF-16); "
+            "save the table as CSV in UTF-8")
+
+
+def _header(loc: _Located, head: bytes) -> tuple[list[str], _Dialect]:
+    """The header row's column names and how the file is split (its delimiter, an Excel sep line)."""
     if not head:
         raise SourceError([
             f"{loc.origin}: the file is empty (0 bytes); a CSV file needs at least a header row with the column names"
         ])
-    if b"\x00" in head:
-        raise SourceError([
-            f"{loc.origin}: not a text file (it contains NUL bytes: binary data, or text saved as UTF-16); "
-            "save the table as CSV in UTF-8"
-        ])
-    first = head.split(b"\n", 1)[0]
-    if len(first) == len(head) == HEAD_BYTES:
+    first, rest = _first_line_of(head)
+    skip = 0
+    sep = _EXCEL_SEP.match(first.decode("latin-1").lstrip("\ufeff").replace("\xef\xbb\xbf", "", 1))
+    if sep:
+        # Excel's `sep=;` line: the delimiter it names, and the header is the next line.
+        first, rest = _first_line_of(rest)
+        skip = 1
+    if b"\x00" in first or head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        # A NUL in the header: binary data or UTF-16. (A NUL in a data row rejects that row.)
+        raise SourceError([_not_text(loc)])
+    if not rest and len(head) == HEAD_BYTES:
         raise SourceError([f"{loc.origin}: the first line is longer than {HEAD_BYTES:,} bytes; it is not a header row"])
     # Only the header is decoded here (for its names); the whole file's encoding is decided below.
     text = codecs.getincrementaldecoder("utf-8")(errors="replace").decode(first, final=False)
-    text = text.lstrip("\ufeff").rstrip("\r")
-    delimiter = max(CSV_DELIMITERS, key=text.count)
+    text = text.lstrip("\ufeff")
+    delimiter = sep.group(1) if sep else max(CSV_DELIMITERS, key=text.count)
     if not text.strip():
         raise SourceError([f"{loc.origin}: the first line is empty; a CSV file starts with a header row with the column names"])
     try:
         names = next(csv.reader([text], delimiter=delimiter, quotechar='"'), [])
     except csv.Error:  # e.g. a name longer than the csv module's field limit
         names = text.split(delimiter)
-    return [n.strip() for n in names] or [""], delimiter
+    return [n.strip() for n in names] or [""], _Dialect(delimiter, skip, b"\x00" in head)
 
 
-def _csv_raw(loc: _Located, names: list[str], delimiter: str, encoding: str, keep_rejects: bool = True) -> _Raw:
+def _csv_raw(loc: _Located, names: list[str], dialect: _Dialect, encoding: str, keep_rejects: bool = True) -> _Raw:
     """The CSV file as a relation of text columns c0.. numbered in file order.
 
     Every column is text (a bad value becomes a counted rejection, ids keep leading zeros) and
@@ -430,30 +551,31 @@ def _csv_raw(loc: _Located, names: list[str], delimiter: str, encoding: str, kee
               else "ignore_errors = true")
     relation = (
         "(SELECT row_number() OVER () AS _row, * FROM read_csv($path, columns = $columns, auto_detect = false, "
-        "header = true, delim = $delim, quote = '\"', escape = '\"', encoding = $encoding, max_line_size = $max_line, "
+        "header = true, skip = $skip, delim = $delim, quote = '\"', escape = '\"', encoding = $encoding, max_line_size = $max_line, "
         f"{errors}))"
     )
-    params = {"path": str(loc.path), "columns": {f"c{i}": "VARCHAR" for i in range(len(names))}, "delim": delimiter,
-              "encoding": encoding, "max_line": MAX_LINE_BYTES}
+    params = {"path": str(loc.path), "columns": {f"c{i}": "VARCHAR" for i in range(len(names))}, "delim": dialect.delimiter,
+              "skip": dialect.skip, "encoding": encoding, "max_line": MAX_LINE_BYTES}
     return _Raw(relation, params, names, ["VARCHAR"] * len(names), cleanup=[rejects, scan] if keep_rejects else [])
 
 
-def _csv_rejected(con, loc: _Located) -> list[tuple[int, str, str]]:
+def _csv_rejected(con, loc: _Located, dialect: _Dialect) -> list[tuple[int, str, str]]:
     """The rows of the last scan that DuckDB could not parse: (data row, error type, text)."""
-    # `line` counts records with the header as line 1, so the data row is line - 1. A row can
-    # have several errors (one per missing field); its first is reported.
+    # `line` counts records with the header as line 1 (after skipped lines: Excel's `sep=` line
+    # is line 1 then), so the data row is line - 1 - skip. A row can have several errors (one per
+    # missing field); its first is reported.
     rows = con.execute(
         f"""
-        SELECT line - 1, arg_min(error_type, coalesce(column_idx, 0)), arg_min(coalesce(csv_line, ''), coalesce(column_idx, 0))
+        SELECT line - 1 - {int(dialect.skip)}, arg_min(error_type, coalesce(column_idx, 0)), arg_min(coalesce(csv_line, ''), coalesce(column_idx, 0))
         FROM _rejects_{loc.table} GROUP BY line ORDER BY line
         """
     ).fetchall()
     return [(int(r), str(t), str(text)) for r, t, text in rows]
 
 
-def _has_non_ascii(con, loc: _Located, names: list[str], delimiter: str) -> bool:
+def _has_non_ascii(con, loc: _Located, names: list[str], dialect: _Dialect) -> bool:
     """Whether any row that decodes as UTF-8 has a non-ASCII character (then the file is UTF-8)."""
-    raw = _csv_raw(loc, names, delimiter, "utf-8", keep_rejects=False)
+    raw = _csv_raw(loc, names, dialect, "utf-8", keep_rejects=False)
     text = "concat_ws('', " + _positional(len(names)) + ")"
     return con.execute(
         f"SELECT count(*) FROM (SELECT 1 FROM {raw.relation} WHERE regexp_matches({text}, '[^\\x00-\\x7F]') LIMIT 1)",
@@ -461,7 +583,7 @@ def _has_non_ascii(con, loc: _Located, names: list[str], delimiter: str) -> bool
     ).fetchone()[0] > 0
 
 
-def _csv_problems(loc: _Located, bad: list[tuple[int, str, str]], raw: _Raw, delimiter: str, parsed: int) -> list[Problem]:
+def _csv_problems(loc: _Located, bad: list[tuple[int, str, str]], raw: _Raw, dialect: _Dialect, parsed: int) -> list[Problem]:
     """Malformed rows as problems; a file error where rejecting rows would hide a lost file."""
     n = len(raw.names)
     unterminated = [b for b in bad if b[1] == "UNQUOTED VALUE" and "\n" in b[2].rstrip("\r\n")]
@@ -476,7 +598,7 @@ def _csv_problems(loc: _Located, bad: list[tuple[int, str, str]], raw: _Raw, del
         row, error, _ = structural[0]
         raise SourceError([
             f"{loc.origin}: none of its {len(bad):,} rows has the {n} fields of the header (separated by "
-            f"{DELIMITER_NAMES[delimiter]}); first at row {row}: {_csv_reason(error, n)}. Do the rows use the header's delimiter?"
+            f"{dialect.name}); first at row {row}: {_csv_reason(error, n)}. Do the rows use the header's delimiter?"
         ])
     by_reason: dict[str, list[int]] = {}
     for row, error, _ in bad:
@@ -535,19 +657,25 @@ def _csv_reason(error_type: str, n: int) -> str:
 def _load_table(con, table: Table, loc: _Located, now) -> TableReport:
     report = TableReport(table.name, loc.origin)
     if loc.kind == "csv":
-        names, delimiter = _header(loc, _head(loc))
-        raw = _csv_raw(loc, names, delimiter, "utf-8")
+        names, dialect = _header(loc, _head(loc))
+        raw = _csv_raw(loc, names, dialect, "utf-8")
     elif loc.kind == "parquet":
         raw = _read_parquet(con, loc)
     else:
         raw = _read_database(con, loc)
 
-    mapping = _map_columns(table, loc, raw)
+    try:
+        mapping = _map_columns(table, loc, raw)
+    except SourceError:
+        if loc.kind == "csv" and dialect.binary_hint:
+            raise SourceError([_not_text(loc)]) from None
+        raise
+    _refuse_nested_columns(loc, raw, mapping)
     present = tuple(c.name for c in table.columns if c.name in mapping)
     report.columns_present = present
     csv_problems: list[Problem] = []
     if loc.kind == "csv":
-        raw, csv_problems = _read_csv_rows(con, table, loc, raw, mapping, names, delimiter, report)
+        raw, csv_problems = _read_csv_rows(con, table, loc, raw, mapping, names, dialect, report)
     elif not raw.stable_rows:
         raw = _read_once(con, table, loc, raw, mapping)
     report.notes.extend(_column_notes(table, raw, mapping))
@@ -576,6 +704,12 @@ def _scan(con, loc: _Located, sql: str, params: dict):
     try:
         return con.execute(sql, params)
     except duckdb.Error as exc:
+        if loc.kind == "csv" and "state machine reached an invalid state" in str(exc):
+            # DuckDB's words when the rows end in different ways (LF, CRLF, CR) within one file.
+            raise SourceError([
+                f"{loc.origin}: its lines end in different ways (some with CRLF, some with LF or a bare CR), "
+                "so it cannot be split into rows reliably; save it again with one kind of line ending"
+            ]) from None
         reader = {"csv": "CSV", "parquet": "Parquet"}.get(loc.kind, "a table")
         raise SourceError([f"{loc.origin}: cannot be read as {reader} ({_first_line(exc, loc.path)})"]) from None
 
@@ -592,22 +726,22 @@ def _read_once(con, table: Table, loc: _Located, raw: _Raw, mapping: dict[str, s
 
 
 def _read_csv_rows(con, table: Table, loc: _Located, raw: _Raw, mapping: dict[str, str], names: list[str],
-                   delimiter: str, report: TableReport) -> tuple[_Raw, list[Problem]]:
+                   dialect: _Dialect, report: TableReport) -> tuple[_Raw, list[Problem]]:
     """The CSV file's parsed rows (numbered as rows of the file) and its malformed rows as problems."""
     rows = _read_once(con, table, loc, raw, mapping)
-    bad = _csv_rejected(con, loc)
+    bad = _csv_rejected(con, loc, dialect)
     not_text = [b for b in bad if b[1] == "INVALID ENCODING"]
-    if not_text and not _has_non_ascii(con, loc, names, delimiter):
+    if not_text and not _has_non_ascii(con, loc, names, dialect):
         # Some rows are not UTF-8 and not one row that is has a non-ASCII character: the file is
         # in a one-byte encoding. Latin-1 reads every byte; the report says it was a guess.
-        raw = _csv_raw(loc, names, delimiter, "latin-1")
+        raw = _csv_raw(loc, names, dialect, "latin-1")
         rows = _read_once(con, table, loc, raw, mapping)
-        bad = _csv_rejected(con, loc)
+        bad = _csv_rejected(con, loc, dialect)
         report.notes.append(
             f"not UTF-8 ({len(not_text):,} rows have bytes that are not UTF-8, first at row {not_text[0][0]}): "
             "read as Latin-1 (ISO-8859-1). Check that accented letters look right; a file saved as UTF-8 needs no guess"
         )
-    problems = _csv_problems(loc, bad, raw, delimiter, _count(con, rows.relation))
+    problems = _csv_problems(loc, bad, raw, dialect, _count(con, rows.relation))
     if bad:
         _renumber(con, rows.relation, table.name, bad)
     for name in raw.cleanup:
@@ -641,6 +775,20 @@ def _map_columns(table: Table, loc: _Located, raw: _Raw) -> dict[str, str]:
     return mapping
 
 
+def _refuse_nested_columns(loc: _Located, raw: _Raw, mapping: dict[str, str]) -> None:
+    """A list, struct or map where the contract expects one value per row is a wrong column."""
+    errors = []
+    for name, source in mapping.items():
+        source_type = raw.types[int(source[1:])]
+        if source_type.endswith("]") or re.match(r"^(STRUCT|MAP|UNION)\(", source_type):
+            errors.append(
+                f"{loc.origin}: column '{name}' holds a list or structure in each row ({_short(source_type)}), "
+                "not a single value; write it as a plain column"
+            )
+    if errors:
+        raise SourceError(errors)
+
+
 def _column_notes(table: Table, raw: _Raw, mapping: dict[str, str]) -> list[str]:
     notes = []
     wanted = {c.name for c in table.columns}
@@ -664,6 +812,11 @@ def _column_notes(table: Table, raw: _Raw, mapping: dict[str, str]) -> list[str]
 # is text, so there only ids and strings are. (`number` is not among them: NaN and infinity
 # are rejected.)
 AS_IS_KINDS = ("id", "string", "timestamp", "money", "int", "bool", "date")
+# DuckDB types of numbers, as DESCRIBE names them.
+NUMERIC_TYPES = r"^(U?(TINY|SMALL|HUGE)?INT(EGER)?|U?BIGINT|DECIMAL|DOUBLE|FLOAT|REAL)"
+# Characters that make an id or required text blank when it has nothing else (tab, line breaks,
+# no-break space), as SQL: `trim(value, BLANK) = ''`.
+BLANK = "' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13) || chr(160)"
 
 
 def _typed(column: Column, source: str, source_type: str) -> tuple[str, bool]:
@@ -678,10 +831,19 @@ def _typed(column: Column, source: str, source_type: str) -> tuple[str, bool]:
         # Through TIMESTAMPTZ: an offset is honoured, a naive value is taken as UTC.
         return f"TRY_CAST(TRY_CAST({source} AS TIMESTAMPTZ) AS TIMESTAMP)", True
     if column.kind == "int":
-        # 2.5 is not an integer (a plain cast would round it to 3).
+        if re.match(NUMERIC_TYPES, source_type):
+            # 2.5 or 2.0000001 is not an integer (a plain cast would round it); the comparison is
+            # made in the wider of the two types.
+            return f"CASE WHEN TRY_CAST({source} AS BIGINT) = {source} THEN TRY_CAST({source} AS BIGINT) END", True
+        # Text: digits only, with at most a zero fraction (`2.0`); `1e2`, `1_000`, `2.5` are not
+        # integers (DuckDB's cast would accept them, or round).
+        # The first branch (the value prints back as itself) settles almost every value without
+        # a regular expression, which is several times slower.
+        text = source if source_type == "VARCHAR" else f"CAST({source} AS VARCHAR)"
         return (
-            f"CASE WHEN TRY_CAST({source} AS DECIMAL(38,6)) = TRY_CAST({source} AS BIGINT) "
-            f"THEN TRY_CAST({source} AS BIGINT) END"
+            f"CASE WHEN CAST(TRY_CAST({text} AS BIGINT) AS VARCHAR) = {text} THEN TRY_CAST({text} AS BIGINT) "
+            f"WHEN regexp_full_match({text}, '\\s*[+-]?[0-9]+(\\.0*)?\\s*') "
+            f"THEN TRY_CAST(regexp_extract({text}, '[+-]?[0-9]+') AS BIGINT) END"
         ), True
     if column.kind == "number":
         return f"CASE WHEN isfinite(TRY_CAST({source} AS DOUBLE)) THEN TRY_CAST({source} AS DOUBLE) END", True
@@ -714,7 +876,14 @@ class _Checks:
     # Columns whose given values may not parse, with their positional column: (column, `c<i>`).
     parse_checked: list[tuple[Column, str]] = field(default_factory=list)
 
-    def add(self, condition: str, column: str, reason: str) -> None:
+    # Conditions that `ok` tests instead of some failures (`screened`): one cheap condition that is
+    # true exactly when one of those is (e.g. a timestamp outside its range, whichever reason).
+    screens: list[str] = field(default_factory=list)
+    screened: set[int] = field(default_factory=set)
+
+    def add(self, condition: str, column: str, reason: str, screened: bool = False) -> None:
+        if screened:
+            self.screened.add(len(self.failures))
         self.failures.append(condition)
         self.columns.append(column)
         self.reasons.append(reason)
@@ -723,9 +892,10 @@ class _Checks:
     def ok(self) -> str:
         """True when a row breaks no rule. A condition that is NULL (e.g. a rule on a NULL event
         type) breaks nothing, as a `CASE WHEN` that does not fire."""
-        if not self.failures:
+        tested = [f for i, f in enumerate(self.failures) if i not in self.screened] + self.screens
+        if not tested:
             return "true"
-        return "NOT coalesce(" + " OR ".join(f"({f})" for f in self.failures) + ", false)"
+        return "NOT coalesce(" + " OR ".join(f"({f})" for f in tested) + ", false)"
 
 
 def _checks(table: Table, raw: _Raw, mapping: dict[str, str], present: tuple[str, ...], now) -> _Checks:
@@ -753,17 +923,59 @@ def _checks(table: Table, raw: _Raw, mapping: dict[str, str], present: tuple[str
         c = col.name
         if col.required:
             checks.add(f"NOT ({given[c]})", c, "missing value")
+        if col.name in present:
+            source = mapping[c]
+            source_type = raw.types[int(source[1:])]
+            if source_type == "VARCHAR":
+                # Wherever it is in the file, a NUL byte makes its row a rejected row (binary data
+                # in a text value); a NUL in a CSV header refuses the file (`_header`).
+                checks.add(f"strpos({source}, chr(0)) > 0", c, "contains a NUL byte (binary data, not text)")
+            if col.kind == "id" or (col.required and col.kind == "string"):
+                # Only a value that starts with a blank character (below '!', or a no-break space
+                # and other non-ASCII) is trimmed: trimming every value would cost a third of a load.
+                checks.add(f"CASE WHEN {c} < '!' OR {c} >= chr(160) THEN trim({c}, {BLANK}) = '' ELSE false END", c,
+                           "blank value (only spaces, tabs or line breaks)")
+            if col.kind == "money" and not _exact_money_type(source_type):
+                # Money is exact to four decimals: a fifth is neither rounded nor dropped (the cast
+                # to DECIMAL(18,4) would round 12.34567 and make -0.00001 a zero). A number's
+                # shortest text is its value as written, so 0.1 read as DOUBLE passes.
+                checks.add(
+                    f"TRY_CAST(CAST({source} AS VARCHAR) AS DECIMAL(38,18)) <> {c}", c,
+                    "more than 4 decimals (amounts are kept exact to 0.0001)",
+                )
+        if col.kind == "money":
+            checks.add(f"abs({c}) > {MAX_MONEY}", c, f"amount above {MAX_MONEY:,}")
+        if col.kind in ("timestamp", "date"):
+            # Each reason for the report; the loaded rows are told apart by one range condition
+            # (a CSV value is parsed again for every mention of the column).
+            checks.add(f"NOT isfinite({c})", c, f"infinite {col.kind}", screened=True)
+            checks.add(f"isfinite({c}) AND {c} < DATE '{EARLIEST_TIMESTAMP}'", c, f"before {EARLIEST_TIMESTAMP}",
+                       screened=True)
+            if c in table.no_future:
+                checks.params["future_limit"] = now + FUTURE_TOLERANCE
+                checks.add(f"isfinite({c}) AND {c} > $future_limit", c, "more than a day in the future", screened=True)
+                checks.screens.append(f"NOT ({c} >= DATE '{EARLIEST_TIMESTAMP}' AND {c} <= $future_limit)")
+            else:
+                checks.add(f"isfinite({c}) AND {c} >= DATE '{LATEST_TIMESTAMP}'", c, f"after {LATEST_TIMESTAMP}",
+                           screened=True)
+                checks.screens.append(f"NOT ({c} >= DATE '{EARLIEST_TIMESTAMP}' AND {c} < DATE '{LATEST_TIMESTAMP}')")
         if col.rule:
             checks.add(f"{c} IS NOT NULL AND NOT ({col.rule.format(c=c)})", c, col.rule_reason)
     for i, (event_type, needed) in enumerate(table.required_when.items()):
         checks.params[f"event_type_{i}"] = event_type
         for c in needed:
             checks.add(f"event_type = $event_type_{i} AND {c} IS NULL", c, f"missing value for a {event_type} event")
-    if table.no_future:
-        checks.params["future_limit"] = now + FUTURE_TOLERANCE
-        for c in table.no_future:
-            checks.add(f"{c} > $future_limit", c, "more than a day in the future")
+    for column, condition, reason in table.row_rules:
+        checks.add(condition, column, reason)
     return checks
+
+
+def _exact_money_type(source_type: str) -> bool:
+    """Whether every value of this type has at most four decimals (integers, DECIMAL(p, s ≤ 4))."""
+    if re.match(r"^(U?(TINY|SMALL|HUGE)?INT(EGER)?|U?BIGINT)$", source_type):
+        return True
+    scale = re.match(r"^DECIMAL\(\d+,\s*(\d+)\)$", source_type)
+    return bool(scale) and int(scale.group(1)) <= 4
 
 
 def _count_rows(con, loc: _Located, raw: _Raw, checks: _Checks) -> tuple[int, list[tuple[int, int]]]:
@@ -937,6 +1149,31 @@ def _check_experiments(con, reports: dict[str, TableReport]) -> None:
         )
 
 
+# A candidate's probabilities at one slot may sum to at most 1 plus this rounding allowance.
+PROBABILITY_SUM_TOLERANCE = 1e-9
+
+
+def _check_target_policies(con, reports: dict[str, TableReport]) -> None:
+    """A slot of a candidate policy — (model_version, block, user_id, position), a null user_id
+    being its own group — whose probabilities sum above 1 is not a policy: all its rows go."""
+    if "target_policies" not in reports:
+        return
+    _reject_where(
+        con,
+        reports["target_policies"],
+        "probability",
+        "probabilities of one (model_version, block, user_id, position) sum above 1",
+        f"""EXISTS (
+            SELECT 1 FROM (
+                SELECT model_version, block, user_id, position FROM target_policies
+                GROUP BY ALL HAVING sum(probability) > 1 + {PROBABILITY_SUM_TOLERANCE!r}
+            ) AS g
+            WHERE g.model_version = target_policies.model_version AND g.block = target_policies.block
+                AND g.user_id IS NOT DISTINCT FROM target_policies.user_id AND g.position = target_policies.position
+        )""",
+    )
+
+
 def _note_traffic_shares(con, reports: dict[str, TableReport]) -> None:
     """Shares need not sum to 1 (the contract asks each to be in (0, 1]); say so when they do not.
 
@@ -1013,8 +1250,9 @@ def _reject_where(con, report: TableReport, column: str, reason: str, predicate:
         f"SELECT count(*), list(_row ORDER BY _row)[1:{EXAMPLE_ROWS}] FROM {table} WHERE {predicate}"
     ).fetchone()
     if count:
-        for (experiment,) in con.execute(f"SELECT DISTINCT experiment_id FROM {table} WHERE {predicate} ORDER BY 1").fetchall():
-            report.rejected_experiments.setdefault(str(experiment), []).append(reason)
+        if any(c.name == "experiment_id" for c in TABLES[table].columns):  # tables keyed by experiment
+            for (experiment,) in con.execute(f"SELECT DISTINCT experiment_id FROM {table} WHERE {predicate} ORDER BY 1").fetchall():
+                report.rejected_experiments.setdefault(str(experiment), []).append(reason)
         con.execute(f"DELETE FROM {table} WHERE {predicate}")
         report.problems.append(Problem(table, column, reason, count, [int(x) for x in examples]))
         report.rows_loaded -= count

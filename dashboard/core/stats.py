@@ -346,6 +346,161 @@ def correlation_summary(x: Sequence[float], y: Sequence[float]) -> dict:
     )
 
 
+# ---------------------------------------------------------------------------------------------
+# offline_online v2: experiments as the unit, and out-of-sample prediction
+
+
+def experiment_correlation(groups: Sequence, x: Sequence[float], y: Sequence[float]) -> dict:
+    """Pearson r of the experiment-level points and its test (metric definitions v2).
+
+    `groups[i]` is the experiment of pair i. Each experiment becomes one point: the mean
+    offline delta and the mean online delta of its pairs. Pairs of one experiment share its
+    control and are not independent; the experiment-level points are.
+    Keys: n_experiments, r_experiments, p_value (t, n_experiments − 2 df), r_ci_low, r_ci_high
+    (Fisher, √(n_experiments − 3)) with correlation_summary's NULL rules.
+
+    Choice: a pair whose x or y is None/NaN is left out before grouping (as in correlation_summary).
+    """
+    g, xa, ya = _grouped(groups, x, y)
+    if xa.size == 0:
+        return dict(n_experiments=0, r_experiments=None, p_value=None, r_ci_low=None, r_ci_high=None)
+    codes, uniques = pd.factorize(pd.Series(g, dtype=object), sort=False)
+    counts = np.bincount(codes)
+    mx = np.bincount(codes, weights=xa) / counts
+    my = np.bincount(codes, weights=ya) / counts
+    n = int(len(uniques))
+    r = _pearson(mx, my)
+    lo, hi = _fisher_ci(r, n)
+    return dict(n_experiments=n, r_experiments=r, p_value=_pearson_p(r, n), r_ci_low=lo, r_ci_high=hi)
+
+
+def loo_predictions(groups: Sequence, x: Sequence[float], y: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Leave-one-experiment-out predictions of y from x.
+
+    For each experiment e: least squares y = a + b·x on the pairs of the other experiments,
+    skipped when those are fewer than 2 or their x is constant; ŷ = a + b·x for e's pairs.
+    Returns (ŷ, ȳ₋ₑ) aligned with the input, NaN where a pair was not predicted (also where its
+    x or y is None/NaN); ȳ₋ₑ is the mean y of the other experiments' pairs (q2's yardstick).
+    """
+    g = np.asarray(pd.Series(list(groups), dtype=object))
+    xa, ya = _float_array(x), _float_array(y)
+    if not (len(g) == xa.size == ya.size):
+        raise ValueError(f"groups, x and y differ in length: {len(g)}, {xa.size}, {ya.size}")
+    known = ~(np.isnan(xa) | np.isnan(ya))
+    yhat = np.full(xa.size, np.nan)
+    ybar = np.full(xa.size, np.nan)
+    codes, _ = pd.factorize(pd.Series(g, dtype=object), sort=False)
+    for code in np.unique(codes[known]):
+        held = known & (codes == code)
+        train = known & (codes != code)
+        fit = _least_squares(xa[train], ya[train])
+        if fit is None:
+            continue
+        a, b = fit
+        yhat[held] = a + b * xa[held]
+        ybar[held] = ya[train].mean()
+    return yhat, ybar
+
+
+def expanding_predictions(x: Sequence[float], y: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Each point predicted from the points before it only (a time series in order).
+
+    Point i gets ŷ_i = a + b·x_i from least squares on the known points j < i (skipped when
+    fewer than 2 or their x is constant), and ȳ_i = the mean of those earlier y. NaN where not
+    predicted. No future value is used, so this is what one could have predicted at the time.
+    """
+    xa, ya = _float_array(x), _float_array(y)
+    if xa.size != ya.size:
+        raise ValueError(f"x and y differ in length: {xa.size} != {ya.size}")
+    known = ~(np.isnan(xa) | np.isnan(ya))
+    yhat = np.full(xa.size, np.nan)
+    ybar = np.full(xa.size, np.nan)
+    for i in range(xa.size):
+        if not known[i]:
+            continue
+        before = known.copy()
+        before[i:] = False
+        fit = _least_squares(xa[before], ya[before])
+        if fit is None:
+            continue
+        a, b = fit
+        yhat[i] = a + b * xa[i]
+        ybar[i] = ya[before].mean()
+    return yhat, ybar
+
+
+def prediction_summary(y: Sequence[float], yhat: Sequence[float], ybar: Sequence[float]) -> dict:
+    """How good held-out predictions ŷ of y are, against the baseline of ignoring x.
+
+    Over the predicted points (ŷ not NaN): `loo_pairs` = their number; `sign_pairs` = those
+    with y ≠ 0 and ŷ ≠ 0, `sign_hits` = those of them whose signs agree, `loo_sign_accuracy`
+    = sign_hits / sign_pairs (None when sign_pairs is 0); `baseline_accuracy` = over the same
+    sign_pairs, the larger of the shares of positive and of negative y (always launching or
+    never launching); `q2` = 1 − Σ(y − ŷ)² / Σ(y − ȳ)² with ȳ the held-out mean (None when the
+    denominator is 0).
+    """
+    ya, pa_, ba = _float_array(y), _float_array(yhat), _float_array(ybar)
+    predicted = ~np.isnan(pa_) & ~np.isnan(ya)
+    ya, pa_, ba = ya[predicted], pa_[predicted], ba[predicted]
+    signed = (ya != 0) & (pa_ != 0)
+    n_signed = int(signed.sum())
+    accuracy = baseline = q2 = None
+    hits = int(np.count_nonzero(np.sign(ya[signed]) == np.sign(pa_[signed])))
+    if n_signed:
+        accuracy = hits / n_signed
+        positive = int(np.count_nonzero(ya[signed] > 0))
+        baseline = max(positive, n_signed - positive) / n_signed
+    denominator = float(np.sum((ya - ba) ** 2))
+    if denominator > 0.0:
+        q2 = 1.0 - float(np.sum((ya - pa_) ** 2)) / denominator
+    return dict(loo_pairs=int(ya.size), loo_sign_accuracy=accuracy, baseline_accuracy=baseline, q2=q2,
+                sign_pairs=n_signed, sign_hits=hits)
+
+
+def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float | None, float | None]:
+    """Wilson score interval of a proportion successes / n; (None, None) when n is 0."""
+    k, n = _count(successes), _count(n)
+    if n is None or k is None or n == 0:
+        return None, None
+    if k > n:
+        raise ValueError(f"successes {k} > n {n}")
+    p = k / n
+    z2 = z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _least_squares(x: np.ndarray, y: np.ndarray) -> tuple[float, float] | None:
+    """(a, b) of y = a + b·x; None when fewer than 2 points or x is constant (exact equality)."""
+    if x.size < 2 or _is_constant(x):
+        return None
+    xm = x - x.mean()
+    sxx = float(np.dot(xm, xm))
+    if sxx == 0.0:
+        return None
+    b = float(np.dot(xm, y - y.mean())) / sxx
+    return float(y.mean()) - b * float(x.mean()), b
+
+
+def _grouped(groups: Sequence, x: Sequence, y: Sequence) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """groups, x, y with every position where x or y is None/NaN left out."""
+    g = np.asarray(pd.Series(list(groups), dtype=object))
+    xa, ya = _float_array(x), _float_array(y)
+    if not (len(g) == xa.size == ya.size):
+        raise ValueError(f"groups, x and y differ in length: {len(g)}, {xa.size}, {ya.size}")
+    if np.isinf(xa).any() or np.isinf(ya).any():
+        raise ValueError("infinite value: inputs must be finite or None")
+    keep = ~(np.isnan(xa) | np.isnan(ya))
+    return g[keep], xa[keep], ya[keep]
+
+
+__all__ += [
+    "experiment_correlation", "loo_predictions", "expanding_predictions", "prediction_summary",
+    "wilson_interval",
+]
+
+
 def bh_adjust(p_values: Sequence[float | None]) -> list[float | None]:
     """Benjamini–Hochberg adjusted p-values, in the original order.
 

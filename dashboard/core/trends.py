@@ -15,6 +15,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from dashboard.core import stats
@@ -130,3 +131,69 @@ __all__ = [
     "ONLINE_TREND_METRICS", "DEFAULT_TARGET", "serving_model_weekly", "offline_online_trend",
     "block_targets", "block_target",
 ]
+
+
+# --- out of sample: would the offline change have predicted the online change? -----------------
+CHANGE_COLUMNS = ["week_start", "offline_change", "online_change", "predicted_online_change", "earlier_mean",
+                  "sign_scored", "sign_correct"]
+
+
+def week_over_week_prediction(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """Week-over-week changes of an offline_online_trend frame, each predicted from the earlier ones.
+
+    A change is taken only between two adjacent weeks that both have both values (a gap breaks
+    it, as in diff_correlation). Week i's online change is predicted by least squares on the
+    changes of the weeks before it only (`stats.expanding_predictions`: nothing from the future
+    is used), from its offline change. Frame: CHANGE_COLUMNS, one row per change, oldest first.
+    Dict: `stats.prediction_summary` keys (loo_pairs = predicted weeks here, sign_pairs,
+    sign_hits, loo_sign_accuracy, baseline_accuracy, q2), the Wilson interval of the sign
+    accuracy (accuracy_ci_low/high), n_changes, and beats_baseline (accuracy > baseline and
+    q2 > 0, the rule of the experiments' view).
+    """
+    week = frame["week_start"].tolist()
+    off = [None if pd.isna(v) else float(v) for v in frame["offline_value"]]
+    on = [None if pd.isna(v) else float(v) for v in frame["online_value"]]
+    rows = []
+    for i in range(1, len(week)):
+        if None in (off[i], off[i - 1], on[i], on[i - 1]):
+            continue
+        rows.append({"week_start": week[i], "offline_change": off[i] - off[i - 1], "online_change": on[i] - on[i - 1]})
+    changes = pd.DataFrame(rows, columns=["week_start", "offline_change", "online_change"])
+    yhat, ybar = stats.expanding_predictions(changes["offline_change"].tolist(), changes["online_change"].tolist())
+    # Only a week whose offline value changed (the serving model changed) is a call the offline
+    # metric makes; in the other weeks ŷ is the intercept, the same whatever the metric.
+    moved = changes["offline_change"].to_numpy(dtype=float) != 0
+    summary = stats.prediction_summary(changes["online_change"].tolist(), np.where(moved, yhat, np.nan), ybar)
+    low, high = stats.wilson_interval(summary["sign_hits"], summary["sign_pairs"])
+    acc, base, q2 = summary["loo_sign_accuracy"], summary["baseline_accuracy"], summary["q2"]
+    summary.update(n_changes=len(changes), accuracy_ci_low=low, accuracy_ci_high=high,
+                   beats_baseline=bool(acc is not None and base is not None and q2 is not None
+                                       and acc > base and q2 > 0))
+    y = changes["online_change"].to_numpy(dtype=float)
+    scored = moved & ~pd.isna(yhat) & (yhat != 0) & (y != 0)
+    changes["predicted_online_change"] = _nullable_float(pd.Series(yhat, index=changes.index))
+    changes["earlier_mean"] = _nullable_float(pd.Series(ybar, index=changes.index))
+    changes["sign_scored"] = scored.astype(bool)
+    changes["sign_correct"] = pd.array([bool((a > 0) == (b > 0)) if s else None for a, b, s in zip(y, yhat, scored)],
+                                       dtype="boolean")
+    return changes[CHANGE_COLUMNS], summary
+
+
+__all__ += ["CHANGE_COLUMNS", "week_over_week_prediction"]
+
+
+def week_over_week_sentence(summary: dict, offline_metric: str, online_metric: str) -> str:
+    """One plain sentence on week_over_week_prediction's summary."""
+    n = summary["loo_pairs"]
+    if not n:
+        return (f"No week with a change of {offline_metric} could be predicted from earlier weeks yet: "
+                "the out-of-sample view needs more model changes.")
+    if summary["beats_baseline"]:
+        return (f"In the {n} weeks whose model changed, the change of {offline_metric} called the direction of "
+                f"{online_metric} more often than the baseline and predicted its size better than the earlier mean.")
+    return (f"In the {n} weeks whose model changed, the change of {offline_metric} did not call the direction of "
+            f"{online_metric} better than the baseline (or did not predict its size better than the earlier mean): "
+            "a relation in levels alone is not evidence.")
+
+
+__all__ += ["week_over_week_sentence"]

@@ -63,6 +63,8 @@ ANALYSES = {
     "experiment_novelty": ("dashboard.core.experiment_health", "experiment_novelty", "experiments"),
     "experiment_overlaps": ("dashboard.core.experiment_health", "experiment_overlaps", "experiments"),
     "offline_online_pairs": ("dashboard.core.metrics.offline_online", "offline_online_pairs", "offline_online"),
+    "offline_online_predictions": ("dashboard.core.metrics.offline_online", "offline_online_predictions",
+                                   "offline_online"),
     "offline_online_trend": ("dashboard.core.trends", "offline_online_trend", "offline_online"),
     "serving_model_weekly": ("dashboard.core.trends", "serving_model_weekly", "buyer_weekly"),
 }

@@ -6,6 +6,7 @@ import streamlit as st
 from dashboard import charts
 from dashboard.core import kpis, report, review
 from dashboard.core.export import bundle, compute_all, describe_params
+from dashboard.core.metrics import offline_online
 from dashboard.formatting import format_change, format_value
 from dashboard.ui import session, widgets
 from dashboard.ui.data import analysis, metric
@@ -62,6 +63,7 @@ else:
 st.header("Offline ↔ online")
 summary = weekly.offline_online
 st.markdown(f"{summary.experiments} experiments, {summary.pairs} variant-vs-control pairs. {text(summary.sentence)}")
+st.caption(f"Rule: {offline_online.PROXY_RULE}. The Offline ↔ Online page shows every metric held out.")
 
 st.header("Take it with you")
 headlines = weekly.headline_frame()

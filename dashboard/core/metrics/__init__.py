@@ -25,6 +25,7 @@ METRIC_TABLES = (
     "offline_metrics",
     "experiments",
     "offline_online",
+    "off_policy",
 )
 
 
