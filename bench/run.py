@@ -5,7 +5,7 @@
 For each size (events, approximate) a demo source is generated once and cached under
 bench-data/ (gitignored; reused while the generator's code is unchanged). Then, per run, fresh
 processes measure (bench/worker.py): loading, every metric table and the whole export, cold and
-warm; loading through the validated copy (dashboard/core/cache.py: writing it, then a restart
+warm; loading through the validated copy (dashboard/engine/cache.py: writing it, then a restart
 that reads it, and the export after that); the pandas and the Polars baselines of the headline
 tables, per table, and their equality with the engine; the server-side time of a page rerun in
 AppTest (and of its first run after a restart with the validated copy warm); and each process's
@@ -92,7 +92,7 @@ def users_for(events: int) -> int:
 
 def generator_version() -> str:
     """Sources are reused only while the generator's code is unchanged (as the app's demo cache)."""
-    return hashlib.sha1((REPO / "dashboard" / "core" / "demo.py").read_bytes()).hexdigest()[:8]
+    return hashlib.sha1((REPO / "dashboard" / "engine" / "demo.py").read_bytes()).hexdigest()[:8]
 
 
 def ensure_source(events: int, data_dir: Path, say) -> Path:

@@ -5,7 +5,7 @@
 Every world draws per-user outcomes y (and pre-period values x) with numpy, reduces each simulated
 test to what queries/metrics/experiments.sql hands to Python (per variant: users, mean, sample
 variance of y and x, their sample covariance) and calls the same functions of
-dashboard/core/stats.py that the product calls (delta_vs_control, relative_interval, cuped_theta,
+dashboard/engine/stats.py that the product calls (delta_vs_control, relative_interval, cuped_theta,
 cuped_vs_control, sequential_interval). Printed, each with a 95 % Wilson interval over the
 simulations:
 
@@ -30,7 +30,7 @@ import numpy as np
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dashboard.core import stats  # noqa: E402
+from dashboard.engine import stats  # noqa: E402
 
 Z = stats.Z95
 

@@ -40,10 +40,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dashboard.core.context import MetricContext
-from dashboard.core.metrics import compute_table
-from dashboard.core.params import Params
-from dashboard.core.source import load_source
+from dashboard.engine.context import MetricContext
+from dashboard.engine.metrics import compute_table
+from dashboard.engine.params import Params
+from dashboard.engine.source import load_source
 
 START = np.datetime64("2026-09-01T00:00:00", "us")
 MINUTE = 60_000_000

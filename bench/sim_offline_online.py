@@ -46,8 +46,9 @@ import time
 import numpy as np
 import pandas as pd
 
-from dashboard.core import stats, trends
-from dashboard.core.metrics.offline_online import beats_baseline, is_proxy, summarise_pairs
+from dashboard.engine import stats
+from dashboard.engine.metrics.offline_online import beats_baseline, is_proxy, summarise_pairs
+from dashboard.review import trends
 
 SIGMA_EFFECT, SIGMA_MEASURE, PREDICTIVE_NOISE = 0.03, 0.02, 0.015
 NOISE_METRICS = 5

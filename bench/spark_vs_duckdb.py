@@ -36,7 +36,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(REPO))
 
 from bench.run import ensure_source, parse_size  # noqa: E402
-from dashboard.core.metrics import METRIC_TABLES  # noqa: E402
+from dashboard.engine.metrics import METRIC_TABLES  # noqa: E402
 
 # The demo lies in the past of this instant, so no row is rejected as "in the future".
 NOW = dt.datetime(2030, 1, 1)
@@ -91,8 +91,8 @@ def timed_tables(compute_all, source, params, label: str) -> tuple[dict, dict[st
 
 
 def duckdb_run(folder: Path, params, label: str) -> tuple[dict, dict[str, float]]:
-    from dashboard.core.export import compute_all
-    from dashboard.core.source import load_source
+    from dashboard.engine.export import compute_all
+    from dashboard.engine.source import load_source
 
     say(f"{label}: load + validate …")
     started = time.perf_counter()
@@ -107,9 +107,9 @@ def duckdb_run(folder: Path, params, label: str) -> tuple[dict, dict[str, float]
 
 
 def spark_run(folder: Path, params, spark, label: str) -> tuple[dict, dict[str, float]]:
-    from dashboard.core.source import load_source
-    from dashboard.core.spark import engine
-    from dashboard.core.spark.source import from_duckdb
+    from dashboard.engine.source import load_source
+    from dashboard.engine.spark import engine
+    from dashboard.engine.spark.source import from_duckdb
 
     say(f"{label}: load + validate (DuckDB) and hand-off to Spark …")
     started = time.perf_counter()
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.runs < 2:
         parser.error("--runs: at least 2 (the figures are medians)")
 
-    from dashboard.core.params import Params
+    from dashboard.engine.params import Params
 
     folder = args.data or ensure_source(args.size, args.data_dir, say)
     events = _count_events(folder)
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             say(f"DuckDB run {run}: {sum(seconds.values()):.1f} s in all")
 
         sampler.phase = "spark"
-        from dashboard.core.spark.session import spark_session
+        from dashboard.engine.spark.session import spark_session
 
         say(f"Spark: starting {args.master} …")
         started = time.perf_counter()

@@ -10,7 +10,7 @@ timings (seconds) as JSON to --result.
             export again (warm: second computation, fresh MetricContext).
 - pandas:   the pandas baseline on the same Parquet files, compared with the engine's tables.
 - polars:   the Polars baseline (lazy API) on the same files, compared the same way.
-- cache:    the source through its validated copy (dashboard/core/cache.py, in the folder of
+- cache:    the source through its validated copy (dashboard/engine/cache.py, in the folder of
             RECDASH_VALIDATED_CACHE): with --write, load + validate + write the copy; without,
             the load from the copy (a restart) and then the export, cold.
 - page:     dashboard/views/business.py through dashboard/app.py in streamlit's AppTest: first
@@ -50,7 +50,7 @@ def peak_rss_mb() -> float:
 
 def last_weeks_params(source, weeks: int = FILTER_WEEKS):
     """One block (the first in name order) and the last `weeks` weeks of the data."""
-    from dashboard.core.params import Params
+    from dashboard.engine.params import Params
 
     cur = source.cursor()
     try:
@@ -63,8 +63,8 @@ def last_weeks_params(source, weeks: int = FILTER_WEEKS):
 
 def timed_export(source, params) -> dict:
     """export_tables with the time of each table (from its progress call to the next)."""
-    from dashboard.core.export import export_tables
-    from dashboard.core.metrics import METRIC_TABLES
+    from dashboard.engine.export import export_tables
+    from dashboard.engine.metrics import METRIC_TABLES
 
     marks: list[float] = []
     with tempfile.TemporaryDirectory(prefix="bench-export-") as out:
@@ -77,10 +77,10 @@ def timed_export(source, params) -> dict:
 
 
 def engine(data: Path, save_headline: Path | None) -> dict:
-    from dashboard.core.context import MetricContext, shared_staging
-    from dashboard.core.metrics import compute_table
-    from dashboard.core.params import Params
-    from dashboard.core.source import load_source
+    from dashboard.engine.context import MetricContext, shared_staging
+    from dashboard.engine.metrics import compute_table
+    from dashboard.engine.params import Params
+    from dashboard.engine.source import load_source
 
     out: dict = {}
     start, cpu = time.perf_counter(), time.process_time()
@@ -156,8 +156,8 @@ def polars(data: Path, engine_headline: Path | None) -> dict:
 
 
 def cached(data: Path, write: bool) -> dict:
-    from dashboard.core import cache
-    from dashboard.core.params import Params
+    from dashboard.engine import cache
+    from dashboard.engine.params import Params
 
     start, cpu = time.perf_counter(), time.process_time()
     source = cache.load(data, reload=write, say=say)
@@ -224,7 +224,7 @@ def page(data: Path, first_only: bool = False) -> dict:
 
 
 def generate(out: Path, users: int, weeks: int, seed: int) -> dict:
-    from dashboard.core.demo import generate as write_demo
+    from dashboard.engine.demo import generate as write_demo
 
     start = time.perf_counter()
     rows = write_demo(out, users=users, weeks=weeks, seed=seed, progress=say)

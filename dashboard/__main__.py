@@ -106,19 +106,19 @@ def add_reload_option(parser: argparse.ArgumentParser) -> None:
 
 def load_validated(path: Path, args):
     """The source, from its validated copy when its files are unchanged (dashboard/core/cache.py)."""
-    from dashboard.core import cache
+    from dashboard.engine import cache
 
     return cache.load(path, reload=args.reload, say=say)
 
 
 def params_from_args(args):
-    from dashboard.core.params import Params, parse_date
+    from dashboard.engine.params import Params, parse_date
 
     blocks = None
     if args.blocks is not None:
         blocks = tuple(b.strip() for b in args.blocks.split(",") if b.strip())
         if not blocks:
-            from dashboard.core.params import ParamError
+            from dashboard.engine.params import ParamError
 
             raise ParamError("--blocks needs at least one block name")
     return Params(
@@ -141,7 +141,7 @@ def say(message: str) -> None:
 
 
 def cmd_generate(args) -> int:
-    from dashboard.core.demo import generate
+    from dashboard.engine.demo import generate
 
     started = time.perf_counter()
     counts = generate(args.out, users=args.users, weeks=args.weeks, seed=args.seed, progress=say)
@@ -153,8 +153,8 @@ def cmd_generate(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    from dashboard.core.families import families
-    from dashboard.core.source import SourceError
+    from dashboard.engine.families import families
+    from dashboard.engine.source import SourceError
 
     try:
         source = load_validated(args.source, args)
@@ -182,14 +182,14 @@ def cmd_validate(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from dashboard.core.export import export_tables
-    from dashboard.core.source import SourceError
+    from dashboard.engine.export import export_tables
+    from dashboard.engine.source import SourceError
 
     params = params_from_args(args)
     if args.engine == "spark":
         return cmd_export_spark(args, params)
     if args.spark_master:
-        from dashboard.core.params import ParamError
+        from dashboard.engine.params import ParamError
 
         raise ParamError("--spark-master needs --engine spark")
     try:
@@ -220,8 +220,8 @@ def say_written(args, result, started: float) -> int:
 
 def cmd_export_spark(args, params) -> int:
     """export --engine spark: the same tables and files, computed by Spark (docs/scale-out.md)."""
-    from dashboard.core.source import SourceError
-    from dashboard.core.spark.engine import EngineUnavailable, export
+    from dashboard.engine.source import SourceError
+    from dashboard.engine.spark.engine import EngineUnavailable, export
 
     started = time.perf_counter()
     try:
@@ -240,9 +240,9 @@ def cmd_export_spark(args, params) -> int:
 def cmd_report(args) -> int:
     import pandas as pd
 
-    from dashboard.core import report, review
-    from dashboard.core.params import ParamError, parse_date, week_start
-    from dashboard.core.source import SourceError
+    from dashboard.engine.params import ParamError, parse_date, week_start
+    from dashboard.engine.source import SourceError
+    from dashboard.review import report, review
 
     params = params_from_args(args)
     week = week_start(parse_date(args.week, "--week")) if args.week else None
@@ -281,8 +281,8 @@ def cmd_bench(argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from dashboard.core.params import ParamError
-    from dashboard.core.settings import SettingsError
+    from dashboard.engine.params import ParamError
+    from dashboard.engine.settings import SettingsError
 
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["bench"]:
@@ -295,8 +295,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_ARGS
     finally:
-        if "dashboard.core.cache" in sys.modules:  # a validated copy still being written
-            sys.modules["dashboard.core.cache"].wait()
+        if "dashboard.engine.cache" in sys.modules:  # a validated copy still being written
+            sys.modules["dashboard.engine.cache"].wait()
 
 
 if __name__ == "__main__":

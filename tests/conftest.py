@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.core.context import MetricContext
-from dashboard.core.params import Params
-from dashboard.core.source import Source, load_source
+from dashboard.engine.context import MetricContext
+from dashboard.engine.params import Params
+from dashboard.engine.source import Source, load_source
 
 # A fixed "now" keeps the future-timestamp rule independent of the day the tests run.
 TEST_NOW = dt.datetime(2026, 11, 1)
@@ -45,7 +45,7 @@ def make_source(tmp_path):
 
 def compute(source: Source, table: str, **params):
     """One metric table of `source` with the given parameters, as a DataFrame."""
-    from dashboard.core.metrics import compute_table
+    from dashboard.engine.metrics import compute_table
 
     return compute_table(table, MetricContext(source, Params(**params)))
 
@@ -53,7 +53,7 @@ def compute(source: Source, table: str, **params):
 @pytest.fixture(scope="session")
 def demo_dir(tmp_path_factory):
     """The default demo marketplace (20k users, 26 weeks), generated once per test run."""
-    from dashboard.core.demo import generate
+    from dashboard.engine.demo import generate
 
     folder = tmp_path_factory.mktemp("demo")
     generate(folder)
@@ -68,7 +68,7 @@ def demo_source(demo_dir):
 @pytest.fixture(scope="session", autouse=True)
 def validated_copies(tmp_path_factory):
     """Validated copies of the sources the tests load through the CLI and the pages
-    (dashboard/core/cache.py) go to a folder of the test run, never to the user's cache."""
+    (dashboard/engine/cache.py) go to a folder of the test run, never to the user's cache."""
     folder = tmp_path_factory.mktemp("validated-copies")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("RECDASH_VALIDATED_CACHE", str(folder))

@@ -13,11 +13,11 @@ import pytest
 
 from bench import pandas_baseline, polars_baseline, run
 from conftest import TEST_NOW
-from dashboard.core.context import MetricContext
-from dashboard.core.demo import generate
-from dashboard.core.metrics import METRIC_TABLES, compute_table
-from dashboard.core.params import Params
-from dashboard.core.source import load_source
+from dashboard.engine.context import MetricContext
+from dashboard.engine.demo import generate
+from dashboard.engine.metrics import METRIC_TABLES, compute_table
+from dashboard.engine.params import Params
+from dashboard.engine.source import load_source
 
 
 @pytest.fixture(scope="module")

@@ -87,7 +87,7 @@ def wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float) ->
 
 @pytest.fixture(scope="module")
 def demo_source(tmp_path_factory) -> Path:
-    from dashboard.core.demo import generate
+    from dashboard.engine.demo import generate
 
     folder = tmp_path_factory.mktemp("browser-demo")
     generate(folder, users=1500, weeks=10, seed=3)
@@ -259,11 +259,11 @@ def test_the_app_routes_the_known_pages():
 
 
 def test_csv_download_matches_the_table(page, server, demo_source, tmp_path):
-    from dashboard.core.context import MetricContext
-    from dashboard.core.export import csv_text
-    from dashboard.core.metrics import compute_table
-    from dashboard.core.params import Params
-    from dashboard.core.source import load_source
+    from dashboard.engine.context import MetricContext
+    from dashboard.engine.export import csv_text
+    from dashboard.engine.metrics import compute_table
+    from dashboard.engine.params import Params
+    from dashboard.engine.source import load_source
 
     open_page(page, server, url_of("business"), "Business")
     expander = page.locator("[data-testid=stExpander]").filter(has_text="Table: business_weekly")
@@ -321,12 +321,12 @@ def test_experiments_page_shows_the_health_panel_and_the_planner(page, server, s
 
 def test_offline_online_would_it_have_picked_the_winners(page, server, demo_source, tmp_path, screenshots):
     """The held-out section draws its charts, names a verdict, and its download is core's table."""
-    from dashboard.core.context import MetricContext
-    from dashboard.core.export import csv_text
-    from dashboard.core.metrics import compute_table
-    from dashboard.core.metrics.offline_online import offline_online_predictions, winners
-    from dashboard.core.params import Params
-    from dashboard.core.source import load_source
+    from dashboard.engine.context import MetricContext
+    from dashboard.engine.export import csv_text
+    from dashboard.engine.metrics import compute_table
+    from dashboard.engine.metrics.offline_online import offline_online_predictions, winners
+    from dashboard.engine.params import Params
+    from dashboard.engine.source import load_source
 
     open_page(page, server, url_of("offline_online"), "Offline ↔ Online")
     heading = page.get_by_role("heading", name="Would it have picked the winners?")

@@ -1,4 +1,4 @@
-"""Validated copies (dashboard/core/cache.py): a second load of an unchanged source is served from
+"""Validated copies (dashboard/engine/cache.py): a second load of an unchanged source is served from
 its copy, with the same tables and the same report as a fresh load; any change of a file, of the
 code or the wish to check again (`--reload`, the Data page's button) loads the files anew; a
 broken copy is a warning and is rebuilt; the served database is as sealed as a fresh one.
@@ -17,10 +17,10 @@ import pandas as pd
 import pytest
 
 from conftest import TEST_NOW, write_source
-from dashboard.core import cache
-from dashboard.core import settings as settings_module
-from dashboard.core.contract import TABLES
-from dashboard.core.source import SourceError, load_source
+from dashboard.engine import cache
+from dashboard.engine import settings as settings_module
+from dashboard.engine.contract import TABLES
+from dashboard.engine.source import SourceError, load_source
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -291,7 +291,7 @@ def test_a_copy_never_bypasses_the_allowed_folders(tmp_path):
 def test_two_processes_loading_at_once_leave_a_good_copy(source_dir, tmp_path):
     code = (
         "import datetime as dt, sys\n"
-        "from dashboard.core import cache\n"
+        "from dashboard.engine import cache\n"
         "s = cache.load(sys.argv[1], dt.datetime(2026, 11, 1))\n"
         "print(s.tables['events'].rows_loaded, cache.status(s).from_copy)\n"
     )

@@ -1,7 +1,7 @@
 """The pages cache each table on the parameters it depends on, read off its SQL: changing N must
 not recompute buyer metrics, changing the attribution window must not recompute sellers."""
-from dashboard.core.metrics import METRIC_TABLES, table_parameters
-from dashboard.core.params import Params
+from dashboard.engine.metrics import METRIC_TABLES, table_parameters
+from dashboard.engine.params import Params
 from dashboard.ui.data import relevant
 
 

@@ -1,4 +1,4 @@
-"""The demo marketplace generator (dashboard/core/demo.py): contract shape, determinism, planted SRM.
+"""The demo marketplace generator (dashboard/engine/demo.py): contract shape, determinism, planted SRM.
 
 One small world (3 000 users, 8 weeks) is generated once per module and read back as DataFrames;
 the planted truths at full size are measured in docs/demo-data.md.
@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from scipy import stats
 
-from dashboard.core.demo import END, TABLES, generate
+from dashboard.engine.demo import END, TABLES, generate
 
 SIZE = dict(users=3000, weeks=8)
 

@@ -1,14 +1,14 @@
 """Experiments of the input that produce no rows are named with the reason: in export, report and
-on the Experiments page (dashboard/core/experiment_checks.py)."""
+on the Experiments page (dashboard/engine/experiment_checks.py)."""
 from __future__ import annotations
 
 import datetime as dt
 
 import pytest
 
-from dashboard.core.context import MetricContext
-from dashboard.core.experiment_checks import dropped_experiments
-from dashboard.core.params import Params
+from dashboard.engine.context import MetricContext
+from dashboard.engine.experiment_checks import dropped_experiments
+from dashboard.engine.params import Params
 from tests.test_experiments import E1_ASSIGNMENTS, E1_EVENTS, E1_EXPERIMENTS, E1_ORDERS, E1_VARIANTS
 
 
@@ -75,7 +75,7 @@ def test_export_names_dropped_experiments(source, tmp_path, capsys):
 
 
 def test_report_names_dropped_experiments(source, tmp_path):
-    from dashboard.core import report, review
+    from dashboard.review import report, review
 
     weekly = review.build(source, Params())
     for message in EXPECTED:

@@ -1,14 +1,14 @@
-"""Health checks per experiment (dashboard/core/experiment_health.py) on tiny hand-built data:
+"""Health checks per experiment (dashboard/review/experiment_health.py) on tiny hand-built data:
 exposure, novelty by week since assignment, overlapping experiments, and the verdicts."""
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from dashboard.core import experiment_health as health
-from dashboard.core.context import MetricContext
-from dashboard.core.metrics.experiments import experiment_details
-from dashboard.core.params import Params
+from dashboard.engine.context import MetricContext
+from dashboard.engine.metrics.experiments import experiment_details
+from dashboard.engine.params import Params
+from dashboard.review import experiment_health as health
 
 
 def event(eid, ts, user, kind, block="home_feed"):

@@ -1,10 +1,10 @@
-"""Power planner (dashboard/core/experiment_planner.py): the formula, worked by hand."""
+"""Power planner (dashboard/review/experiment_planner.py): the formula, worked by hand."""
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from dashboard.core import experiment_planner
+from dashboard.review import experiment_planner
 
 
 def _details():

@@ -1,4 +1,4 @@
-"""Verdicts of the Experiments page and the weekly review (dashboard/core/experiment_review.py):
+"""Verdicts of the Experiments page and the weekly review (dashboard/review/experiment_review.py):
 relative intervals from the table's delta-method columns, the CUPED toggle, running experiments
 judged on their always-valid interval. Hand-built details rows; the numbers are the inputs."""
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from dashboard.core import experiment_review
+from dashboard.review import experiment_review
 
 
 def _row(**kw):

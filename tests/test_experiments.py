@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from dashboard.core.context import Unavailable
+from dashboard.engine.context import Unavailable
 from tests.conftest import compute
 
 COLUMNS = [
@@ -543,9 +543,9 @@ def test_experiments_cap_quantile_winsorizes_gmv_and_its_pre_period(p1_source):
 
 
 def test_experiment_details_cuped_relative_interval_and_running(p1_source):
-    from dashboard.core.context import MetricContext
-    from dashboard.core.metrics.experiments import experiment_details
-    from dashboard.core.params import Params
+    from dashboard.engine.context import MetricContext
+    from dashboard.engine.metrics.experiments import experiment_details
+    from dashboard.engine.params import Params
 
     details = experiment_details(MetricContext(p1_source, Params()))
     r = details[(details.variant == "B") & (details.metric == "clicks_per_user")].iloc[0]
@@ -564,9 +564,9 @@ def test_experiment_details_cuped_relative_interval_and_running(p1_source):
 
 
 def test_experiment_is_not_running_when_the_data_covers_its_end(e1_source):
-    from dashboard.core.context import MetricContext
-    from dashboard.core.metrics.experiments import experiment_details
-    from dashboard.core.params import Params
+    from dashboard.engine.context import MetricContext
+    from dashboard.engine.metrics.experiments import experiment_details
+    from dashboard.engine.params import Params
 
     # E1 ends 2026-03-09 00:00; its data's last event (c10, o5) is at 2026-03-09 00:00: that day is in the data
     details = experiment_details(MetricContext(e1_source, Params()))

@@ -1,14 +1,14 @@
-"""Exported metric tables read back (dashboard/core/exported.py): what the pages would show
+"""Exported metric tables read back (dashboard/review/exported.py): what the pages would show
 from a folder written by `export` is what they show when computing the tables themselves."""
 import pandas as pd
 import pytest
 
 from conftest import TEST_NOW, write_source
-from dashboard.core.export import compute_all, export_tables
-from dashboard.core.metrics import METRIC_TABLES
-from dashboard.core.params import Params
-from dashboard.core.source import load_source
-from dashboard.core.exported import ExportedError, is_exported_folder, load_exported
+from dashboard.engine.export import compute_all, export_tables
+from dashboard.engine.metrics import METRIC_TABLES
+from dashboard.engine.params import Params
+from dashboard.engine.source import load_source
+from dashboard.review.exported import ExportedError, is_exported_folder, load_exported
 
 EVENTS = [
     {"event_id": "e1", "ts": "2026-03-02 09:00:00", "user_id": "u1", "session_id": "s1",
@@ -124,8 +124,8 @@ def test_a_table_given_twice_is_an_error(computed):
 
 
 def test_date_filter_narrows_exported_weekly_tables_as_the_computation_does(computed, tmp_path):
-    from dashboard.core.params import week_start
-    from dashboard.core.exported import select_weeks
+    from dashboard.engine.params import week_start
+    from dashboard.review.exported import select_weeks
 
     folder, out, _ = computed
     loaded = load_exported(out)

@@ -12,12 +12,12 @@ import pandas as pd
 import pytest
 
 from conftest import TEST_NOW
-from dashboard.core import exported
-from dashboard.core.context import MetricContext
-from dashboard.core.export import EXPORT_INFO, export_tables
-from dashboard.core.metrics import compute_table
-from dashboard.core.params import Params
-from dashboard.core.source import load_source
+from dashboard.engine.context import MetricContext
+from dashboard.engine.export import EXPORT_INFO, export_tables
+from dashboard.engine.metrics import compute_table
+from dashboard.engine.params import Params
+from dashboard.engine.source import load_source
+from dashboard.review import exported
 from test_pages import PAGES, app_for, assert_clean, messages, open_page, table_with
 
 EXPORTED_WITH = Params(tz="Europe/Berlin", window_days=3, n_sales=2)
@@ -25,7 +25,7 @@ EXPORTED_WITH = Params(tz="Europe/Berlin", window_days=3, n_sales=2)
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    from dashboard.core.demo import generate
+    from dashboard.engine.demo import generate
 
     folder = tmp_path_factory.mktemp("exported-demo")
     generate(folder, users=600, weeks=8, seed=5)

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 from conftest import TEST_NOW, compute, write_source
-from dashboard.core.source import ROW, SourceError, load_source
+from dashboard.engine.source import ROW, SourceError, load_source
 
 HEADER = "event_id,ts,user_id,event_type\n"
 ROOT = Path(__file__).resolve().parents[1]

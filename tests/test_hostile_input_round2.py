@@ -19,11 +19,11 @@ import pytest
 
 from conftest import TEST_NOW, compute, write_source
 from dashboard.__main__ import main
-from dashboard.core.export import FORMULA_TRIGGERS, bundle, csv_text
-from dashboard.core.exported import load_exported
-from dashboard.core.params import Params
-from dashboard.core.settings import Settings
-from dashboard.core.source import SourceError, load_source
+from dashboard.engine.export import FORMULA_TRIGGERS, bundle, csv_text
+from dashboard.engine.params import Params
+from dashboard.engine.settings import Settings
+from dashboard.engine.source import SourceError, load_source
+from dashboard.review.exported import load_exported
 
 HEADER = "event_id,ts,user_id,event_type\n"
 

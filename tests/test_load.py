@@ -69,7 +69,7 @@ def cache(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def demo(cache) -> Path:
-    from dashboard.core.demo import generate
+    from dashboard.engine.demo import generate
 
     folder = cache / "small-demo"
     generate(folder, users=1500, weeks=8, seed=3)

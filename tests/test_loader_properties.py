@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import TEST_NOW
-from dashboard.core.source import SourceError, load_source
+from dashboard.engine.source import SourceError, load_source
 
 EXAMPLES = 60
 COLUMNS = ("event_id", "ts", "user_id", "event_type", "position")

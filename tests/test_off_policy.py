@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from conftest import TEST_NOW, compute, write_source
-from dashboard.core.source import load_source
+from dashboard.engine.source import load_source
 
 Z = 1.959964
 
@@ -295,7 +295,7 @@ def test_filters_choose_blocks_platform_and_weeks(make_source):
 
 
 def test_unavailable_without_propensities_or_candidates(make_source):
-    from dashboard.core.context import Unavailable
+    from dashboard.engine.context import Unavailable
 
     plain = [ev("e1", item_id="a", block="home", position="1")]
     with pytest.raises(Unavailable, match="events.propensity column"):
@@ -323,7 +323,7 @@ def test_the_coverage_simulation_runs_the_product_at_a_tiny_size():
 
 
 def test_candidate_summary_puts_estimates_beside_logged_and_on_policy_ctr(make_source):
-    from dashboard.core.metrics.off_policy import SMALL_ESS_WARNING, candidate_summary
+    from dashboard.engine.metrics.off_policy import SMALL_ESS_WARNING, candidate_summary
 
     source = make_source({"events": LOG, "target_policies": CAND, "recommendations": RECS})
     summary = candidate_summary(compute(source, "off_policy"))
@@ -343,8 +343,8 @@ def test_candidate_summary_puts_estimates_beside_logged_and_on_policy_ctr(make_s
 
 
 def test_off_policy_csv_reads_back_as_computed(make_source, tmp_path):
-    from dashboard.core import exported
-    from dashboard.core.export import csv_text
+    from dashboard.engine.export import csv_text
+    from dashboard.review import exported
 
     table = compute(make_source({"events": LOG, "target_policies": CAND + [tp(block="nowhere")],
                                  "recommendations": RECS}), "off_policy")

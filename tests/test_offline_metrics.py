@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import pytrec_eval
 
-from dashboard.core.context import Unavailable
+from dashboard.engine.context import Unavailable
 from tests.conftest import compute
 
 L = math.log2(3)  # the DCG discount of position 2 is 1 / log2(3)

@@ -9,9 +9,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from dashboard.core.context import MetricContext, Unavailable
-from dashboard.core.metrics.offline_online import PAIR_COLUMNS, offline_online_pairs
-from dashboard.core.params import Params
+from dashboard.engine.context import MetricContext, Unavailable
+from dashboard.engine.metrics.offline_online import PAIR_COLUMNS, offline_online_pairs
+from dashboard.engine.params import Params
 from tests.conftest import compute
 
 COLUMNS = [
@@ -346,7 +346,7 @@ def test_offline_online_shared_control_leaves_both_pairs_of_an_experiment_out(ma
 
 
 def test_offline_online_predictions_and_wrong_calls(make_source):
-    from dashboard.core.metrics.offline_online import offline_online_predictions, winners, wrong_calls
+    from dashboard.engine.metrics.offline_online import offline_online_predictions, winners, wrong_calls
 
     source = make_source(build_shared_control_tables())
     predictions = offline_online_predictions(MetricContext(source, Params()))

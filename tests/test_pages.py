@@ -57,7 +57,7 @@ def cache_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def demo_source(tmp_path_factory) -> Path:
-    from dashboard.core.demo import generate
+    from dashboard.engine.demo import generate
 
     folder = tmp_path_factory.mktemp("demo-small")
     generate(folder, users=1500, weeks=10, seed=3)
@@ -367,11 +367,11 @@ def test_experiments_page_capping_setting_says_so(demo_app):
 
 
 def test_offline_online_would_it_have_picked_the_winners(demo_app, demo_source):
-    from dashboard.core.context import MetricContext
-    from dashboard.core.metrics import compute_table
-    from dashboard.core.metrics.offline_online import offline_online_predictions, winners
-    from dashboard.core.params import Params
-    from dashboard.core.source import load_source
+    from dashboard.engine.context import MetricContext
+    from dashboard.engine.metrics import compute_table
+    from dashboard.engine.metrics.offline_online import offline_online_predictions, winners
+    from dashboard.engine.params import Params
+    from dashboard.engine.source import load_source
 
     at = open_page(demo_app, "offline_online")
     assert "Would it have picked the winners?" in texts(at.header)
@@ -407,8 +407,8 @@ def test_offline_online_would_it_have_picked_the_winners(demo_app, demo_source):
 
 
 def test_offline_online_page_shows_off_policy_estimates_before_the_ab_test(demo_app):
-    from dashboard.core.demo import UPSELL_CANDIDATE
-    from dashboard.core.metrics.off_policy import SMALL_ESS_WARNING
+    from dashboard.engine.demo import UPSELL_CANDIDATE
+    from dashboard.engine.metrics.off_policy import SMALL_ESS_WARNING
 
     at = open_page(demo_app, "offline_online")
     assert_clean(at, "offline_online")

@@ -8,7 +8,7 @@
 (g) exp-27 is still running at the end of the data, and its better candidate is detected.
 """
 from conftest import compute
-from dashboard.core.metrics.experiments import SRM_BROKEN_BELOW
+from dashboard.engine.metrics.experiments import SRM_BROKEN_BELOW
 
 
 def test_predictive_offline_metric_is_positive_significant_and_survives_bh(demo_source):
@@ -44,9 +44,9 @@ def test_naive_filter_lift_overstates_the_matched_one(demo_source):
 
 def test_cuped_narrows_the_intervals_of_past_buyers(demo_source):
     """(f) loyalty: users who bought in the 28 days before a test buy again during it."""
-    from dashboard.core.context import MetricContext
-    from dashboard.core.metrics.experiments import experiment_details
-    from dashboard.core.params import Params
+    from dashboard.engine.context import MetricContext
+    from dashboard.engine.metrics.experiments import experiment_details
+    from dashboard.engine.params import Params
 
     details = experiment_details(MetricContext(demo_source, Params()))
     treated = details[~details.is_control.astype(bool)]
@@ -59,10 +59,10 @@ def test_cuped_narrows_the_intervals_of_past_buyers(demo_source):
 
 def test_the_running_experiment_is_detected_by_its_always_valid_interval(demo_source):
     """(g) exp-27 on home_feed ends after the data: its better candidate wins on clicks per user."""
-    from dashboard.core import experiment_review
-    from dashboard.core.context import MetricContext
-    from dashboard.core.metrics.experiments import experiment_details
-    from dashboard.core.params import Params
+    from dashboard.engine.context import MetricContext
+    from dashboard.engine.metrics.experiments import experiment_details
+    from dashboard.engine.params import Params
+    from dashboard.review import experiment_review
 
     details = experiment_details(MetricContext(demo_source, Params()))
     assert set(details.loc[details.running, "experiment_id"]) == {"exp-27"}
@@ -78,7 +78,7 @@ def test_predictive_metric_beats_the_baseline_and_the_trend_only_one_does_not(de
     """Planted truth (d), docs/demo-data.md: ndcg@10 tracks the models' quality, freshness@10 only
     the models' training dates. Both rise over time with the shipped quality; held out one
     experiment at a time, only ndcg@10 would have picked the winners."""
-    from dashboard.core.metrics.offline_online import beats_baseline, is_proxy
+    from dashboard.engine.metrics.offline_online import beats_baseline, is_proxy
 
     table = compute(demo_source, "offline_online")
     ndcg = table[(table.offline_metric == "ndcg@10") & (table.online_metric == "rec_conversion")].iloc[0]
@@ -97,9 +97,9 @@ def test_predictive_metric_beats_the_baseline_and_the_trend_only_one_does_not(de
 def test_trend_only_metric_correlates_with_the_blocks_target_in_levels_only(demo_source):
     """freshness@10 of the serving model and each block's target move together over the weeks
     (a shared trend): the levels correlate, the week-over-week changes do not."""
-    from dashboard.core import trends
-    from dashboard.core.context import MetricContext
-    from dashboard.core.params import Params
+    from dashboard.engine.context import MetricContext
+    from dashboard.engine.params import Params
+    from dashboard.review import trends
 
     ctx = MetricContext(demo_source, Params())
     try:
@@ -116,7 +116,7 @@ def test_the_upsell_candidates_estimate_covers_what_it_did_when_it_served(demo_s
     """(e) cart_upsell logs propensities; the candidate in target_policies served 40 % of the users
     in the last 4 weeks. Its logged-data estimates (every estimator) cover its on-policy CTR, rest on
     plenty of comparable impressions, and see it beat the serving policy."""
-    from dashboard.core.demo import UPSELL_CANDIDATE
+    from dashboard.engine.demo import UPSELL_CANDIDATE
 
     table = compute(demo_source, "off_policy")
     candidate = table[(table.model_version == UPSELL_CANDIDATE) & (table.block == "cart_upsell")]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from dashboard.core.context import Unavailable
+from dashboard.engine.context import Unavailable
 from tests.conftest import compute
 
 TABLE = "price_weekly"

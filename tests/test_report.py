@@ -58,8 +58,8 @@ def test_report_opens_offline_in_chromium_and_shows_every_section(report_file):
 def test_report_for_a_chosen_week(demo_source):
     import pandas as pd
 
-    from dashboard.core import report, review
-    from dashboard.core.params import Params
+    from dashboard.engine.params import Params
+    from dashboard.review import report, review
 
     weekly = review.build(demo_source, Params(), week=pd.Timestamp("2026-06-01"))
     text = report.render(weekly)

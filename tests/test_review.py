@@ -6,10 +6,10 @@ import zipfile
 import pandas as pd
 import pytest
 
-from dashboard.core import review
-from dashboard.core.export import bundle, csv_text, describe_params, neutralise
-from dashboard.core.metrics import METRIC_TABLES
-from dashboard.core.params import Params
+from dashboard.engine.export import bundle, csv_text, describe_params, neutralise
+from dashboard.engine.metrics import METRIC_TABLES
+from dashboard.engine.params import Params
+from dashboard.review import review
 
 # Ten Mondays from 2026-01-05; one buyer a week, the same app opens, a steady order value
 # wobbling by a few units, then one planted jump of the order value in the tenth week.
@@ -65,7 +65,7 @@ def test_week_outside_the_range_is_an_error(make_source):
 
 
 def test_zip_bundle_holds_every_table_and_a_readme(demo_source):
-    from dashboard.core.export import compute_all
+    from dashboard.engine.export import compute_all
 
     tables, unavailable = compute_all(demo_source, Params())
     assert unavailable == {}
@@ -113,7 +113,7 @@ def _oo_row(offline, **values):
 
 
 def test_best_proxy_must_beat_the_baseline_out_of_sample():
-    from dashboard.core.review import summarise_offline_online
+    from dashboard.review.review import summarise_offline_online
 
     table = pd.DataFrame([
         _oo_row("ndcg@10"),                                                  # every condition holds
@@ -130,7 +130,7 @@ def test_best_proxy_must_beat_the_baseline_out_of_sample():
 
 
 def test_best_proxy_not_named_for_a_metric_that_only_correlates():
-    from dashboard.core.review import summarise_offline_online
+    from dashboard.review.review import summarise_offline_online
 
     # novelty@10 has the largest r and survives BH, but held out it calls fewer signs right than
     # launching everything would (0.55 < 0.6) — v1 named it the best proxy; it is none.
@@ -147,7 +147,7 @@ def test_best_proxy_not_named_for_a_metric_that_only_correlates():
 
 
 def test_best_proxy_sentence_for_a_table_exported_before_the_held_out_columns():
-    from dashboard.core.review import summarise_offline_online
+    from dashboard.review.review import summarise_offline_online
 
     old = pd.DataFrame([_oo_row("ndcg@10")]).drop(columns=["n_experiments", "r_experiments", "loo_pairs",
                                                            "loo_sign_accuracy", "baseline_accuracy", "q2"])

@@ -16,10 +16,10 @@ import duckdb
 import pytest
 
 from conftest import TEST_NOW, compute, write_source
-from dashboard.core import settings as settings_module
-from dashboard.core.guard import PathRefused, QueryTimeout, allowed_path, is_inside, time_limit
-from dashboard.core.settings import Settings, SettingsError
-from dashboard.core.source import load_source
+from dashboard.engine import settings as settings_module
+from dashboard.engine.guard import PathRefused, QueryTimeout, allowed_path, is_inside, time_limit
+from dashboard.engine.settings import Settings, SettingsError
+from dashboard.engine.source import load_source
 
 SANDBOX = {
     "enable_external_access": "false",
@@ -112,7 +112,7 @@ def test_loading_reads_only_the_source_files(tmp_path):
     db = tmp_path / "views.duckdb"
     with duckdb.connect(str(db)) as con:
         con.execute(f"create view events as select * from read_csv('{other}')")
-    from dashboard.core.source import SourceError
+    from dashboard.engine.source import SourceError
 
     with pytest.raises(SourceError, match="is a view that reads files outside the database"):
         load_source(db, now=TEST_NOW)

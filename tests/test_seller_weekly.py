@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from conftest import compute
-from dashboard.core.context import Unavailable
+from dashboard.engine.context import Unavailable
 
 W1, W2, W3 = "2026-01-05", "2026-01-12", "2026-01-19"  # Mondays
 OLD = "2025-12-01 00:00:00"

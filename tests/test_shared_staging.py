@@ -12,12 +12,12 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from dashboard.core import context
-from dashboard.core.context import MetricContext, is_shareable, shared_staging
-from dashboard.core.demo import generate
-from dashboard.core.metrics import compute_table
-from dashboard.core.params import Params
-from dashboard.core.source import load_source
+from dashboard.engine import context
+from dashboard.engine.context import MetricContext, is_shareable, shared_staging
+from dashboard.engine.demo import generate
+from dashboard.engine.metrics import compute_table
+from dashboard.engine.params import Params
+from dashboard.engine.source import load_source
 
 NOW = dt.datetime(2026, 11, 29)  # after the demo's last event
 TABLES = ("buyer_weekly", "business_weekly", "time_to_purchase_weekly", "convenience_weekly", "retention")

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from conftest import TEST_NOW, write_source
-from dashboard.core.families import families
-from dashboard.core.source import SourceError, load_source
+from dashboard.engine.families import families
+from dashboard.engine.source import SourceError, load_source
 
 
 def ev(event_id, ts="2026-03-02 09:00:00", user="u1", event_type="app_open", **extra):

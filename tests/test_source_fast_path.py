@@ -13,8 +13,8 @@ import duckdb
 import pytest
 
 from conftest import TEST_NOW
-from dashboard.core.contract import SQL_TYPES, TABLES
-from dashboard.core.source import SourceError, load_source
+from dashboard.engine.contract import SQL_TYPES, TABLES
+from dashboard.engine.source import SourceError, load_source
 
 UNKNOWN_EVENT_TYPE = "unknown event_type (allowed: app_open, impression, click, add_to_cart, filter_use, suggest_use)"
 

@@ -30,13 +30,13 @@ import test_offline_metrics as offline_case  # noqa: E402
 import test_offline_online as pairs_case  # noqa: E402
 import test_off_policy as off_policy_case  # noqa: E402
 from conftest import TEST_NOW, write_source  # noqa: E402
-from dashboard.core.export import compute_all  # noqa: E402
-from dashboard.core.metrics import METRIC_TABLES  # noqa: E402
-from dashboard.core.params import Params  # noqa: E402
-from dashboard.core.source import load_source  # noqa: E402
-from dashboard.core.spark import context, engine, transpile  # noqa: E402
-from dashboard.core.spark.session import SMALL_DATA_CONF, java_problem, spark_session  # noqa: E402
-from dashboard.core.spark.source import from_duckdb  # noqa: E402
+from dashboard.engine.export import compute_all  # noqa: E402
+from dashboard.engine.metrics import METRIC_TABLES  # noqa: E402
+from dashboard.engine.params import Params  # noqa: E402
+from dashboard.engine.source import load_source  # noqa: E402
+from dashboard.engine.spark import context, engine, transpile  # noqa: E402
+from dashboard.engine.spark.session import SMALL_DATA_CONF, java_problem, spark_session  # noqa: E402
+from dashboard.engine.spark.source import from_duckdb  # noqa: E402
 
 # pyspark 4.x warns on each pandas conversion that pandas 3 is "not yet fully supported"; the
 # conversions here are compared value by value.
@@ -120,7 +120,7 @@ def sources(spark, tmp_path_factory):
         if name not in loaded:
             folder = tmp_path_factory.mktemp(name)
             if name == "demo":
-                from dashboard.core.demo import generate
+                from dashboard.engine.demo import generate
 
                 generate(folder, users=DEMO_USERS, weeks=8, seed=3)
             else:

@@ -14,13 +14,13 @@ import os
 import pandas as pd
 import pytest
 
-import dashboard.core.source as source_module
+import dashboard.engine.source as source_module
 from conftest import TEST_NOW, write_source
-from dashboard.core.context import MetricContext
-from dashboard.core.contract import TABLES
-from dashboard.core.metrics import METRIC_TABLES, compute_table
-from dashboard.core.params import Params
-from dashboard.core.source import load_source
+from dashboard.engine.context import MetricContext
+from dashboard.engine.contract import TABLES
+from dashboard.engine.metrics import METRIC_TABLES, compute_table
+from dashboard.engine.params import Params
+from dashboard.engine.source import load_source
 
 OR_TRUE = "x' OR 1=1 --"
 COPY_OUT = "'); COPY (SELECT * FROM events) TO '{leak}'; --"
@@ -30,7 +30,7 @@ LEAK = "/tmp/leak.csv"
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    from dashboard.core.demo import generate
+    from dashboard.engine.demo import generate
 
     folder = tmp_path_factory.mktemp("sql-safety-demo")
     generate(folder, users=1500, weeks=8, seed=3)

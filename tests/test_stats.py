@@ -1,4 +1,4 @@
-"""Tests of dashboard/core/stats.py against the spec (experiments, offline_online, Exact rules).
+"""Tests of dashboard/engine/stats.py against the spec (experiments, offline_online, Exact rules).
 
 Expected values are worked out by hand in the comments (Φ and t/χ² tail values are the
 closed forms or table values named there); where hand arithmetic is impractical the result is
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from dashboard.core.stats import (
+from dashboard.engine.stats import (
     Z95,
     bh_adjust,
     correlation_summary,
@@ -551,7 +551,7 @@ def test_random_walks_correlate_in_levels_not_in_differences():
 # --- v2: relative interval, CUPED, always-valid interval, planner --------------------------------
 
 def test_relative_interval_null_rules():
-    from dashboard.core.stats import relative_interval
+    from dashboard.engine.stats import relative_interval
 
     assert relative_interval(1.0, 1.0, 10, 0.0, 1.0, 10) == (None, None)  # m_c = 0
     assert relative_interval(1.0, 1.0, 1, 2.0, 1.0, 10) == (None, None)  # n_t < 2
@@ -559,7 +559,7 @@ def test_relative_interval_null_rules():
 
 
 def test_relative_interval_by_hand():
-    from dashboard.core.stats import relative_interval
+    from dashboard.engine.stats import relative_interval
 
     # m_t 3, s²_t 4, n_t 100; m_c 2, s²_c 1, n_c 50: rel = 0.5
     # var = 4/(100·4) + 9·1/(50·16) = 0.01 + 0.01125 = 0.02125; √ = 0.145774; × 1.959964 = 0.285712
@@ -569,7 +569,7 @@ def test_relative_interval_by_hand():
 
 
 def test_cuped_theta_pools_groups_by_hand():
-    from dashboard.core.stats import cuped_theta
+    from dashboard.engine.stats import cuped_theta
 
     # group 1: x 0, 2 (mean 1, s² 2), y 1, 3 (mean 2), cov = ((−1)(−1) + (1)(1))/1 = 2
     # group 2: x 4 (one user, s² NULL), y 2 (cov NULL)
@@ -584,7 +584,7 @@ def test_cuped_theta_pools_groups_by_hand():
 
 
 def test_cuped_theta_none_when_x_is_constant():
-    from dashboard.core.stats import cuped_theta
+    from dashboard.engine.stats import cuped_theta
 
     assert cuped_theta([dict(users=3, mean=1.0, pre_mean=0.1, pre_variance=0.0, covariance=0.0),
                         dict(users=5, mean=2.0, pre_mean=0.1, pre_variance=0.0, covariance=0.0)]) is None
@@ -592,7 +592,7 @@ def test_cuped_theta_none_when_x_is_constant():
 
 
 def test_cuped_vs_control_none_when_raw_se_is_zero():
-    from dashboard.core.stats import CUPED_KEYS, cuped_vs_control
+    from dashboard.engine.stats import CUPED_KEYS, cuped_vs_control
 
     t = dict(users=3, mean=1.0, variance=0.0, pre_mean=1.0, pre_variance=1.0, covariance=0.0)
     c = dict(users=3, mean=1.0, variance=0.0, pre_mean=2.0, pre_variance=1.0, covariance=0.0)
@@ -600,7 +600,7 @@ def test_cuped_vs_control_none_when_raw_se_is_zero():
 
 
 def test_sequential_half_width_by_hand_and_null():
-    from dashboard.core.stats import sequential_half_width, sequential_interval
+    from dashboard.engine.stats import sequential_half_width, sequential_interval
 
     # se 0.1, n 50 + 50 = 100 = N*: σ = 1; ρ² = 7.936157/100 = 0.0793616; Nρ² = 7.936157
     # 2(8.936157)/(10000 × 0.0793616) = 0.0225200; ln(√8.936157/0.05) = 4.090784
@@ -612,7 +612,7 @@ def test_sequential_half_width_by_hand_and_null():
 
 
 def test_required_users_per_group_by_hand():
-    from dashboard.core.stats import required_users_per_group
+    from dashboard.engine.stats import required_users_per_group
 
     # σ² = 0.25, effect 0.05: n = 2 × 0.25 × (1.959964 + 0.841621)² / 0.0025 = 0.5 × 7.848879 / 0.0025 = 1569.78
     assert required_users_per_group(0.25, 0.05) == pytest.approx(1569.776, abs=0.01)
@@ -620,7 +620,7 @@ def test_required_users_per_group_by_hand():
 
 
 # --- offline_online v2: experiment-level correlation, held-out prediction, Wilson -------------
-from dashboard.core import stats  # noqa: E402
+from dashboard.engine import stats# noqa: E402
 
 
 def test_experiment_correlation_averages_pairs_per_experiment():

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 
 from conftest import TEST_NOW, compute
-from dashboard.core import settings as settings_module
-from dashboard.core.demo import generate
-from dashboard.core.settings import SettingsError
-from dashboard.core.source import load_source
+from dashboard.engine import settings as settings_module
+from dashboard.engine.demo import generate
+from dashboard.engine.settings import SettingsError
+from dashboard.engine.source import load_source
 
 NOW = TEST_NOW + dt.timedelta(days=60)
 

@@ -6,7 +6,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from dashboard.core.context import Unavailable
+from dashboard.engine.context import Unavailable
 from tests.conftest import compute
 
 TABLE = "time_to_purchase_weekly"

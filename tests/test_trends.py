@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 from scipy import stats as sst
 
-from dashboard.core import trends
-from dashboard.core.context import MetricContext, Unavailable
-from dashboard.core.params import Params
-from dashboard.core.stats import diff_correlation
+from dashboard.engine.context import MetricContext, Unavailable
+from dashboard.engine.params import Params
+from dashboard.engine.stats import diff_correlation
+from dashboard.review import trends
 
 W = [dt.date(2026, 1, 5) + dt.timedelta(weeks=i) for i in range(5)]  # W1..W5
 

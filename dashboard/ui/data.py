@@ -11,12 +11,12 @@ import importlib
 import pandas as pd
 import streamlit as st
 
-from dashboard.core import guard, settings
-from dashboard.core.context import MetricContext, Unavailable
-from dashboard.core.exported import NEEDS_EVENTS, ExportedSource, exported_table
-from dashboard.core.metrics import compute_table, table_parameters
-from dashboard.core.params import Params
-from dashboard.core.source import Source
+from dashboard.engine import guard, settings
+from dashboard.engine.context import MetricContext, Unavailable
+from dashboard.engine.metrics import compute_table, table_parameters
+from dashboard.engine.params import Params
+from dashboard.engine.source import Source
+from dashboard.review.exported import NEEDS_EVENTS, ExportedSource, exported_table
 from dashboard.ui.filters import source_key
 
 
@@ -57,16 +57,16 @@ def metric(source: Source | ExportedSource, name: str, params: Params) -> tuple[
 # Computations beside the ten tables that pages need, cached the same way. Each names the metric
 # table whose parameters it depends on.
 ANALYSES = {
-    "experiment_details": ("dashboard.core.metrics.experiments", "experiment_details", "experiments"),
-    "dropped_experiments": ("dashboard.core.experiment_checks", "dropped_experiments", "experiments"),
-    "experiment_exposure": ("dashboard.core.experiment_health", "experiment_exposure", "experiments"),
-    "experiment_novelty": ("dashboard.core.experiment_health", "experiment_novelty", "experiments"),
-    "experiment_overlaps": ("dashboard.core.experiment_health", "experiment_overlaps", "experiments"),
-    "offline_online_pairs": ("dashboard.core.metrics.offline_online", "offline_online_pairs", "offline_online"),
-    "offline_online_predictions": ("dashboard.core.metrics.offline_online", "offline_online_predictions",
+    "experiment_details": ("dashboard.engine.metrics.experiments", "experiment_details", "experiments"),
+    "dropped_experiments": ("dashboard.engine.experiment_checks", "dropped_experiments", "experiments"),
+    "experiment_exposure": ("dashboard.review.experiment_health", "experiment_exposure", "experiments"),
+    "experiment_novelty": ("dashboard.review.experiment_health", "experiment_novelty", "experiments"),
+    "experiment_overlaps": ("dashboard.review.experiment_health", "experiment_overlaps", "experiments"),
+    "offline_online_pairs": ("dashboard.engine.metrics.offline_online", "offline_online_pairs", "offline_online"),
+    "offline_online_predictions": ("dashboard.engine.metrics.offline_online", "offline_online_predictions",
                                    "offline_online"),
-    "offline_online_trend": ("dashboard.core.trends", "offline_online_trend", "offline_online"),
-    "serving_model_weekly": ("dashboard.core.trends", "serving_model_weekly", "buyer_weekly"),
+    "offline_online_trend": ("dashboard.review.trends", "offline_online_trend", "offline_online"),
+    "serving_model_weekly": ("dashboard.review.trends", "serving_model_weekly", "buyer_weekly"),
 }
 
 

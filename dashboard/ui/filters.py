@@ -7,10 +7,10 @@ import zoneinfo
 
 import streamlit as st
 
-from dashboard.core.export import describe_params
-from dashboard.core.exported import ExportedSource
-from dashboard.core.params import Params
-from dashboard.core.source import Source
+from dashboard.engine.export import describe_params
+from dashboard.engine.params import Params
+from dashboard.engine.source import Source
+from dashboard.review.exported import ExportedSource
 
 COMMON_ZONES = ["UTC", "Europe/London", "Europe/Berlin", "Europe/Moscow", "America/New_York",
                 "America/Los_Angeles", "Asia/Singapore", "Asia/Tokyo", "Australia/Sydney"]

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.core.params import Params
-from dashboard.core.source import Source
+from dashboard.engine.params import Params
+from dashboard.engine.source import Source
 from dashboard.ui import filters
 from dashboard.ui.source import current_source
 

@@ -19,14 +19,15 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard.core import cache, exported
-from dashboard.core import settings as settings_module
-from dashboard.core.contract import TABLES
-from dashboard.core.export import EXPORT_INFO
-from dashboard.core.guard import PathRefused, allowed_path, is_inside
-from dashboard.core.metrics import METRIC_TABLES
-from dashboard.core.settings import SettingsError
-from dashboard.core.source import FILE_SUFFIXES, Source, SourceError
+from dashboard.engine import cache
+from dashboard.engine import settings as settings_module
+from dashboard.engine.contract import TABLES
+from dashboard.engine.export import EXPORT_INFO
+from dashboard.engine.guard import PathRefused, allowed_path, is_inside
+from dashboard.engine.metrics import METRIC_TABLES
+from dashboard.engine.settings import SettingsError
+from dashboard.engine.source import FILE_SUFFIXES, Source, SourceError
+from dashboard.review import exported
 
 DEMO_USERS, DEMO_WEEKS, DEMO_SEED = 20_000, 26, 7
 SOURCE_KEY = "source_path"  # the source this session chose on the Data page (a real path)
@@ -37,7 +38,7 @@ UPLOADABLE = {f"{table}{suffix}": (table, suffix) for table in TABLES for suffix
 
 def demo_dir() -> Path:
     """The cached demo's folder; its name changes whenever the generator's code does."""
-    import dashboard.core.demo as demo
+    import dashboard.engine.demo as demo
 
     version = hashlib.sha1(Path(demo.__file__).read_bytes()).hexdigest()[:8]
     base = Path(os.environ.get("RECDASH_CACHE") or settings_module.current().cache_dir)
@@ -49,7 +50,7 @@ def ensure_demo() -> Path:
     target = demo_dir()
     if (target / "events.parquet").exists():
         return target
-    from dashboard.core.demo import generate
+    from dashboard.engine.demo import generate
 
     target.parent.mkdir(parents=True, exist_ok=True)
     with st.spinner("Generating the demo marketplace (first start only)…"):

@@ -7,9 +7,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard.core.export import csv_text
-from dashboard.core.kpis import Movement
-from dashboard.core.params import Params
+from dashboard.engine.export import csv_text
+from dashboard.engine.params import Params
+from dashboard.review.kpis import Movement
 from dashboard.formatting import column_kind, format_change, format_value
 from dashboard.memo import memoised
 

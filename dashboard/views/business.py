@@ -3,7 +3,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts
-from dashboard.core import kpis
+from dashboard.review import kpis
 from dashboard.ui import session, widgets
 from dashboard.ui.data import metric
 

@@ -5,12 +5,12 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard.core import cache
-from dashboard.core.export import describe_params
-from dashboard.core.exported import WEEKLY_COLUMN, ExportedSource
-from dashboard.core.families import families
-from dashboard.core.metrics import METRIC_TABLES
-from dashboard.core.source import Source, SourceError
+from dashboard.engine import cache
+from dashboard.engine.export import describe_params
+from dashboard.engine.families import families
+from dashboard.engine.metrics import METRIC_TABLES
+from dashboard.engine.source import Source, SourceError
+from dashboard.review.exported import WEEKLY_COLUMN, ExportedSource
 from dashboard.ui import session, widgets
 from dashboard.ui.source import (CANDIDATE_KEY, allowed_dirs, check_path, check_uploads, chosen_source_path,
                                  current_source_path, discard_candidate, escape_markdown, is_demo, open_current,

@@ -4,8 +4,8 @@ import dataclasses
 import streamlit as st
 
 from dashboard import charts
-from dashboard.core import experiment_health, experiment_planner, experiment_review
-from dashboard.core.metrics.experiments import ONLINE_METRICS
+from dashboard.engine.metrics.experiments import ONLINE_METRICS
+from dashboard.review import experiment_health, experiment_planner, experiment_review
 from dashboard.ui import session, widgets
 from dashboard.ui.data import analysis, metric
 from dashboard.ui.source import escape_markdown as text

@@ -7,9 +7,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts
-from dashboard.core import stats
-from dashboard.core.metrics import offline_online
-from dashboard.core.metrics.experiments import ONLINE_METRICS
+from dashboard.engine import stats
+from dashboard.engine.metrics import offline_online
+from dashboard.engine.metrics.experiments import ONLINE_METRICS
 from dashboard.ui import session, widgets
 from dashboard.ui.data import analysis, metric
 from dashboard.ui.source import escape_markdown as text
@@ -126,7 +126,7 @@ def across_experiments(table: pd.DataFrame) -> None:
                "weekly online metric. Two series that both grow correlate in levels without any relation; only the "
                "week-over-week changes moving together is a hint of one.")
     try:
-        from dashboard.core import trends
+        from dashboard.review import trends
     except ImportError:  # the trend analysis ships with its own module
         trends = None
     serving, reason = analysis(source, "serving_model_weekly", params) if trends else (None, "not installed")
@@ -209,7 +209,7 @@ st.caption("What a candidate model's click rate would be, estimated from the imp
            "logged with their probabilities (propensities) — before the candidate serves. IPS reweighs the "
            "logged clicks, SNIPS normalises the weights, DR adds a model of the clicks; each with its 95 % "
            "interval. How far to trust them: docs/off-policy.md.")
-from dashboard.core.metrics.off_policy import SMALL_ESS, candidate_summary  # noqa: E402
+from dashboard.engine.metrics.off_policy import SMALL_ESS, candidate_summary  # noqa: E402
 
 off_policy_table, off_policy_reason = metric(source, "off_policy", params)
 if off_policy_table is None:

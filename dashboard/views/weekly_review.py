@@ -4,9 +4,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts
-from dashboard.core import kpis, report, review
-from dashboard.core.export import bundle, compute_all, describe_params
-from dashboard.core.metrics import offline_online
+from dashboard.engine.export import bundle, compute_all, describe_params
+from dashboard.engine.metrics import offline_online
+from dashboard.review import kpis, report, review
 from dashboard.formatting import format_change, format_value
 from dashboard.ui import session, widgets
 from dashboard.ui.data import analysis, metric
