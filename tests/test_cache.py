@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import subprocess
 import time
 import sys
@@ -199,9 +200,40 @@ def test_a_change_of_the_code_version_invalidates_every_copy(source_dir, tmp_pat
     assert cache.status(load(source_dir, settings)[0]).from_copy  # rewritten under the new version
 
 
-def test_the_code_version_covers_contract_and_source():
-    assert set(cache.CODE_FILES) >= {"contract.py", "source.py"}
+def test_the_code_version_covers_contract_and_every_file_of_the_source_package():
+    engine = Path(cache.__file__).resolve().parent
+    hashed = {f.relative_to(engine).as_posix() for f in cache.code_files()}
+    package = {f.relative_to(engine).as_posix() for f in (engine / "source").rglob("*.py")}
+    assert {"contract.py", "cache.py"} | package <= hashed
+    assert {"source/__init__.py", "source/rules.py", "source/read.py"} <= package
     assert len(cache.code_version()) == 64
+
+
+def test_a_change_in_any_file_of_the_source_package_changes_the_code_version(tmp_path, monkeypatch):
+    # A copy of the engine's hashed files, so that a file can be changed and one added.
+    engine = Path(cache.__file__).resolve().parent
+    copy = tmp_path / "engine"
+    for file in cache.code_files():
+        target = copy / file.relative_to(engine)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(file, target)
+    monkeypatch.setattr(cache, "__file__", str(copy / "cache.py"))
+
+    def version() -> str:
+        cache.code_version.cache_clear()
+        return cache.code_version()
+
+    try:
+        first = version()
+        assert version() == first  # the same files, the same version
+        with open(copy / "source" / "rules.py", "a") as f:
+            f.write("# a rule changed\n")
+        second = version()
+        assert second != first
+        (copy / "source" / "new_rule.py").write_text("RULE = 1\n")  # a file added to the package
+        assert version() != second
+    finally:
+        cache.code_version.cache_clear()
 
 
 def test_reload_validates_again_and_rewrites_the_copy(source_dir, tmp_path):

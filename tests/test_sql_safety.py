@@ -14,7 +14,7 @@ import os
 import pandas as pd
 import pytest
 
-import dashboard.engine.source as source_module
+import dashboard.engine.source.load as source_module  # where load_source opens its connection
 from conftest import TEST_NOW, write_source
 from dashboard.engine.context import MetricContext
 from dashboard.engine.contract import TABLES

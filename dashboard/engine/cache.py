@@ -12,7 +12,7 @@ A copy is used only while all of this is unchanged (its key):
   real path, size, modification time and a hash of its metadata — a Parquet file's footer, else
   its first and last 64 KiB (the whole file when it is smaller), so a rewrite that keeps the size
   and the time is still seen in the metadata or the ends of the file;
-- the code that decides what is valid: contract.py, source.py, this module and DuckDB's version,
+- the code that decides what is valid: contract.py, every file of source/, this module and DuckDB's version,
   so a change of the validation rules retires every copy.
 And the time of loading: rows more than a day in the future are rejected, relative to "now". A
 copy made at t0 gives exactly a fresh load's result at any later t1 when no row was rejected as
@@ -73,8 +73,10 @@ MAX_FOOTER_BYTES = 64 * 1024 * 1024
 # Copies not used for this long are removed when another copy is written.
 UNUSED_DAYS = 30
 ARROW_BATCH = 1 << 17
-# The files whose text decides what a clean table and a report are.
-CODE_FILES = ("contract.py", "source.py", "cache.py")
+# The code whose text decides what a clean table and a report are: these files of the engine and
+# every file of these packages (a file added to a package counts as soon as it exists).
+CODE_FILES = ("contract.py", "cache.py")
+CODE_PACKAGES = ("source",)
 
 log = logging.getLogger(__name__)
 
@@ -185,13 +187,22 @@ def copy_path(path: Path, settings: settings_module.Settings) -> Path:
     return settings.validated_cache_dir / f"source-{digest}.duckdb"
 
 
+def code_files() -> list[Path]:
+    """The files `code_version` hashes, in a fixed order."""
+    here = Path(__file__).resolve().parent
+    files = [here / name for name in CODE_FILES]
+    for package in CODE_PACKAGES:
+        files += sorted((here / package).rglob("*.py"))
+    return files
+
+
 @functools.cache
 def code_version() -> str:
     """A hash of the code that makes clean tables and reports, and of DuckDB's version."""
     here = Path(__file__).resolve().parent
     digest = hashlib.sha256(f"format {FORMAT}; duckdb {duckdb.__version__}".encode())
-    for name in CODE_FILES:
-        digest.update(name.encode() + b"\0" + (here / name).read_bytes() + b"\0")
+    for file in code_files():
+        digest.update(file.relative_to(here).as_posix().encode() + b"\0" + file.read_bytes() + b"\0")
     return digest.hexdigest()
 
 

@@ -265,7 +265,7 @@ TABLES: dict[str, Table] = {
                 ),
                 Column("user_id", "id"),  # null: the same for every user
             ),
-            # No key: two rows for one item at one slot add up (source.py rejects a slot whose
+            # No key: two rows for one item at one slot add up (source/across.py rejects a slot whose
             # probabilities sum above 1).
         ),
     )

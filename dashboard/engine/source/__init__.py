@@ -1,0 +1,46 @@
+"""Load a data source into DuckDB and check it against the data contract.
+
+A source is a folder of `<table>.parquet|.csv|.csv.gz` files or one `.duckdb` file. Every
+contract table that is present becomes a clean DuckDB table of the same name with the
+contract's columns and types. Rows that break the contract are rejected and counted per
+table, column and reason (with example row numbers); exact duplicate rows count once. Every
+row read is accounted for: read = loaded + rejected + merged duplicates.
+
+A file that cannot be read at all is an error naming the file (and column), and then the
+source as a whole is refused: nothing is half-loaded.
+
+Hostile input, and what keeps it harmless:
+- Names that reach SQL text are the contract's (`contract.TABLES`) or made here (`c0`, `c1`, …):
+  a file's own column names are only compared, in Python, with the contract's; the file's
+  columns are renamed by position. Values (paths, options) are bound parameters.
+- The loading connection may read exactly the source's files (DuckDB `allowed_paths`, with
+  `enable_external_access = false` before the first read), so a `.duckdb` view that reads
+  another file fails. Each connection spills into a private folder of its own (DuckDB lets a
+  connection read its temp_directory), and a `.duckdb` whose views, macros or tables read the
+  server's settings is refused. After loading, the configuration is locked: the serving database
+  can read no other file, install or load no extension, and keeps its memory and thread limits.
+- Values are held to plausible ranges (contract.py): no timestamp before 1970 or infinite, no
+  amount or quantity that a metric could overflow on; money is exact to four decimals.
+- CSV is read with a fixed dialect (RFC 4180 quotes; the delimiter of the header line), every
+  column as text. A malformed row (too many or too few fields, bad quoting, bytes that are not
+  text in the file's encoding, a row longer than DuckDB's maximum) is a counted rejected row;
+  the rows around it load. Where a problem would lose rows silently (a quote that never
+  closes swallows the rest of the file) the file is refused instead, with the row named.
+
+The package, by job (each file one):
+- `load.py`    the connection with the server's limits, `load_source` from start to end;
+- `locate.py`  finding the tables of a folder or a .duckdb file;
+- `read.py`    reading one file into positional columns (Parquet, .duckdb table, CSV dialects);
+- `table.py`   one table: columns matched to the contract, read once, checked, kept clean;
+- `rules.py`   the contract's rules for one table as SQL, rejected rows counted;
+- `across.py`  checks across tables (experiments, target policies, traffic shares);
+- `report.py`  what a load gives back (Source, TableReport, Problem, SourceError).
+"""
+from __future__ import annotations
+
+from dashboard.engine.source.load import load_source, new_connection
+from dashboard.engine.source.locate import EXPORT_INFO
+from dashboard.engine.source.report import FILE_SUFFIXES, ROW, Problem, Source, SourceError, TableReport
+
+__all__ = ["EXPORT_INFO", "FILE_SUFFIXES", "ROW", "Problem", "Source", "SourceError", "TableReport",
+           "load_source", "new_connection"]

@@ -1,0 +1,160 @@
+"""Loading one table: the file's columns matched to the contract's by name (in Python), read
+once, checked by the rules of rules.py and kept as a clean table."""
+from __future__ import annotations
+
+import re
+
+from dashboard.engine.contract import Table
+from dashboard.engine.source.read import (
+    _Dialect, _Raw, _count, _csv_problems, _csv_raw, _csv_rejected, _has_non_ascii, _head, _header,
+    _not_text, _read_database, _read_parquet, _renumber, _scan,
+)
+from dashboard.engine.source.report import Problem, SourceError, TableReport, _Located, _short
+from dashboard.engine.source.rules import (
+    _checks, _collect_problems, _count_rows, _create_clean_table, _note_rejected_experiments,
+    _refuse_unparseable_columns, _resolve_keys,
+)
+
+
+# --- loading one table ------------------------------------------------------------------------
+#
+# A table is loaded in streamed passes over its rows, with no copy of them in between (a CSV
+# file, or a DuckDB table or view, is first read once into a temp table: see `_Raw.stable_rows`):
+# 1. counts: rows read and, for each column whose values may not parse, values given/parsed;
+# 2. the clean table itself: the typed rows that break no rule (`_Checks.ok`);
+# 3. only when some rows broke a rule: the broken rules of those rows, per column and reason;
+# 4. the key, on the clean table: duplicates and conflicts are resolved only for repeated keys.
+# Rows are checked with one flag each, not a list of problems: lists are made for rejected rows only.
+
+def _load_table(con, table: Table, loc: _Located, now) -> TableReport:
+    report = TableReport(table.name, loc.origin)
+    if loc.kind == "csv":
+        names, dialect = _header(loc, _head(loc))
+        raw = _csv_raw(loc, names, dialect, "utf-8")
+    elif loc.kind == "parquet":
+        raw = _read_parquet(con, loc)
+    else:
+        raw = _read_database(con, loc)
+
+    try:
+        mapping = _map_columns(table, loc, raw)
+    except SourceError:
+        if loc.kind == "csv" and dialect.binary_hint:
+            raise SourceError([_not_text(loc)]) from None
+        raise
+    _refuse_nested_columns(loc, raw, mapping)
+    present = tuple(c.name for c in table.columns if c.name in mapping)
+    report.columns_present = present
+    csv_problems: list[Problem] = []
+    if loc.kind == "csv":
+        raw, csv_problems = _read_csv_rows(con, table, loc, raw, mapping, names, dialect, report)
+    elif not raw.stable_rows:
+        raw = _read_once(con, table, loc, raw, mapping)
+    report.notes.extend(_column_notes(table, raw, mapping))
+    checks = _checks(table, raw, mapping, present, now)
+    rows, parse_counts = _count_rows(con, loc, raw, checks)
+    report.rows_read = rows + sum(p.rows for p in csv_problems)
+    _refuse_unparseable_columns(con, loc, raw, checks, parse_counts)
+    report.problems.extend(csv_problems)
+    _create_clean_table(con, table, loc, raw, checks)
+    if _count(con, table.name) < rows:
+        report.problems.extend(_collect_problems(con, table.name, loc, raw, checks))
+        _note_rejected_experiments(con, table, loc, raw, checks, report)
+    _resolve_keys(con, table, report)
+    report.rows_loaded = _count(con, table.name)
+    for name in raw.cleanup:
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+    return report
+
+
+def _read_once(con, table: Table, loc: _Located, raw: _Raw, mapping: dict[str, str]) -> _Raw:
+    """`_row` and the contract's columns of `raw` read into a temp table, so that every later
+    scan sees the same row numbers (and a CSV file is parsed, and its rejects stored, once)."""
+    for name in raw.cleanup:
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+    rows = f"_checked_{table.name}"
+    columns = ", ".join(["_row", *mapping.values()])
+    _scan(con, loc, f"CREATE OR REPLACE TEMP TABLE {rows} AS SELECT {columns} FROM {raw.relation}", raw.params)
+    return _Raw(rows, {}, raw.names, raw.types, cleanup=[rows], stable_rows=True)
+
+
+def _read_csv_rows(con, table: Table, loc: _Located, raw: _Raw, mapping: dict[str, str], names: list[str],
+                   dialect: _Dialect, report: TableReport) -> tuple[_Raw, list[Problem]]:
+    """The CSV file's parsed rows (numbered as rows of the file) and its malformed rows as problems."""
+    rows = _read_once(con, table, loc, raw, mapping)
+    bad = _csv_rejected(con, loc, dialect)
+    not_text = [b for b in bad if b[1] == "INVALID ENCODING"]
+    if not_text and not _has_non_ascii(con, loc, names, dialect):
+        # Some rows are not UTF-8 and not one row that is has a non-ASCII character: the file is
+        # in a one-byte encoding. Latin-1 reads every byte; the report says it was a guess.
+        raw = _csv_raw(loc, names, dialect, "latin-1")
+        rows = _read_once(con, table, loc, raw, mapping)
+        bad = _csv_rejected(con, loc, dialect)
+        report.notes.append(
+            f"not UTF-8 ({len(not_text):,} rows have bytes that are not UTF-8, first at row {not_text[0][0]}): "
+            "read as Latin-1 (ISO-8859-1). Check that accented letters look right; a file saved as UTF-8 needs no guess"
+        )
+    problems = _csv_problems(loc, bad, raw, dialect, _count(con, rows.relation))
+    if bad:
+        _renumber(con, rows.relation, table.name, bad)
+    for name in raw.cleanup:
+        con.execute(f"DROP TABLE IF EXISTS {name}")
+    return rows, problems
+
+
+def _map_columns(table: Table, loc: _Located, raw: _Raw) -> dict[str, str]:
+    """Contract column -> positional column (c0, c1, …) of the file; matched without case."""
+    mapping: dict[str, str] = {}
+    given: dict[str, list[str]] = {}
+    wanted = {c.name for c in table.columns}
+    for i, name in enumerate(raw.names):
+        key = name.strip().lower()
+        if key in wanted:
+            given.setdefault(key, []).append(name)
+            mapping[key] = f"c{i}"
+    errors = [
+        f"{loc.origin}: column '{key}' is given {len(names)} times ({', '.join(_short(n) for n in names)}); keep one"
+        for key, names in given.items() if len(names) > 1
+    ]
+    missing = [c for c in table.required_columns if c not in mapping]
+    if missing:
+        found = ", ".join(_short(n) for n in raw.names[:12]) or "none"
+        hint = ""
+        if loc.kind == "csv" and len(raw.names) == 1:
+            hint = " — the header has a single column: are the columns separated by ',', ';', tab or '|'?"
+        errors += [f"{loc.origin}: missing required column '{m}' (columns found: {found}){hint}" for m in missing]
+    if errors:
+        raise SourceError(errors)
+    return mapping
+
+
+def _refuse_nested_columns(loc: _Located, raw: _Raw, mapping: dict[str, str]) -> None:
+    """A list, struct or map where the contract expects one value per row is a wrong column."""
+    errors = []
+    for name, source in mapping.items():
+        source_type = raw.types[int(source[1:])]
+        if source_type.endswith("]") or re.match(r"^(STRUCT|MAP|UNION)\(", source_type):
+            errors.append(
+                f"{loc.origin}: column '{name}' holds a list or structure in each row ({_short(source_type)}), "
+                "not a single value; write it as a plain column"
+            )
+    if errors:
+        raise SourceError(errors)
+
+
+def _column_notes(table: Table, raw: _Raw, mapping: dict[str, str]) -> list[str]:
+    notes = []
+    wanted = {c.name for c in table.columns}
+    ignored = [n for n in raw.names if n.strip() and n.strip().lower() not in wanted]
+    if ignored:
+        shown = ", ".join(f"'{_short(n)}'" for n in ignored[:8]) + (f" and {len(ignored) - 8} more" if len(ignored) > 8 else "")
+        notes.append(f"columns not in the data contract are ignored: {shown}")
+    for col in table.columns:
+        if col.kind == "id" and col.name in mapping:
+            source_type = raw.types[int(mapping[col.name][1:])]
+            if re.match(r"^(U?(TINY|SMALL|HUGE)?INT(EGER)?|U?BIGINT|DECIMAL|DOUBLE|FLOAT)", source_type):
+                notes.append(
+                    f"column '{col.name}' is stored as {source_type}: ids are compared as text, and leading zeros "
+                    "(if the ids had any) were lost before the file was written"
+                )
+    return notes
