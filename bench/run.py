@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
-import hashlib
 import json
 import math
 import os
@@ -92,7 +91,9 @@ def users_for(events: int) -> int:
 
 def generator_version() -> str:
     """Sources are reused only while the generator's code is unchanged (as the app's demo cache)."""
-    return hashlib.sha1((REPO / "dashboard" / "engine" / "demo.py").read_bytes()).hexdigest()[:8]
+    from dashboard.engine.demo import code_version
+
+    return code_version()
 
 
 def ensure_source(events: int, data_dir: Path, say) -> Path:

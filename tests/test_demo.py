@@ -1,4 +1,4 @@
-"""The demo marketplace generator (dashboard/engine/demo.py): contract shape, determinism, planted SRM.
+"""The demo marketplace generator (dashboard/engine/demo/): contract shape, determinism, planted SRM.
 
 One small world (3 000 users, 8 weeks) is generated once per module and read back as DataFrames;
 the planted truths at full size are measured in docs/demo-data.md.
@@ -213,3 +213,28 @@ def test_offline_metrics_of_the_evaluated_models_agree_with_trec_eval(tables):
         for measure, metric in measures.items():
             expected = sum(result.get(u, {}).get(measure, 0.0) for u in qrel) / len(qrel)
             assert latest[(model, metric)] == pytest.approx(expected, abs=1e-6), (model, metric)
+
+
+def test_the_demo_version_hashes_every_file_of_the_generator_package(tmp_path, monkeypatch):
+    # The demo's cache folder is named by this hash: a change in any step of the generator (or a
+    # step added) must make a new demo, never serve one made by other code.
+    import shutil
+
+    import dashboard.engine.demo as demo
+    from dashboard.ui.source import demo_dir
+
+    package = Path(demo.__file__).resolve().parent
+    assert demo_dir().name.endswith(f"-{demo.code_version()}")
+    copy = tmp_path / "demo"
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(demo, "__file__", str(copy / "__init__.py"))
+    first = demo.code_version()
+    assert first == demo.code_version()
+    for name in sorted(p.name for p in package.glob("*.py")):  # every file counts, not only __init__
+        text = (copy / name).read_text(encoding="utf-8")
+        (copy / name).write_text(text + "\n# changed\n", encoding="utf-8")
+        assert demo.code_version() != first, name
+        (copy / name).write_text(text, encoding="utf-8")
+    assert demo.code_version() == first
+    (copy / "new_step.py").write_text("STEP = 1\n", encoding="utf-8")
+    assert demo.code_version() != first

@@ -8,7 +8,6 @@ source that fails its check never replaces a working one.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import shutil
 import stat
@@ -38,9 +37,9 @@ UPLOADABLE = {f"{table}{suffix}": (table, suffix) for table in TABLES for suffix
 
 def demo_dir() -> Path:
     """The cached demo's folder; its name changes whenever the generator's code does."""
-    import dashboard.engine.demo as demo
+    from dashboard.engine.demo import code_version
 
-    version = hashlib.sha1(Path(demo.__file__).read_bytes()).hexdigest()[:8]
+    version = code_version()  # every file of the generator's package
     base = Path(os.environ.get("RECDASH_CACHE") or settings_module.current().cache_dir)
     return base / f"demo-u{DEMO_USERS}-w{DEMO_WEEKS}-s{DEMO_SEED}-{version}"
 
