@@ -79,7 +79,31 @@ def test_review_reads_only_public_engine_names(module):
                 wrong.append(f"line {line}: {target}")
         if imported.startswith("dashboard.engine"):
             wrong += [f"line {line}: {imported}.{name} is private" for name in names if name.startswith("_")]
+    wrong += private_attributes_of_engine_modules(MODULES[module])
     assert not wrong, f"{module} breaks the review layer's rules: {wrong}"
+
+
+def private_attributes_of_engine_modules(path: Path) -> list[str]:
+    """`stats._helper`: a private name reached through an imported engine module."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    engine_modules = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("dashboard.engine"):
+            engine_modules |= {alias.asname or alias.name for alias in node.names
+                               if f"{node.module}.{alias.name}" in MODULES}
+        elif isinstance(node, ast.Import):
+            engine_modules |= {alias.asname for alias in node.names
+                               if alias.asname and alias.name.startswith("dashboard.engine")}
+    return [f"line {node.lineno}: {node.value.id}.{node.attr} is private" for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+            and node.value.id in engine_modules and node.attr.startswith("_") and not node.attr.startswith("__")]
+
+
+def test_a_private_name_reached_through_an_engine_module_is_found(tmp_path):
+    # The bug this pins: experiment_health called stats._sp.chdtrc (scipy.special, private to stats).
+    planted = tmp_path / "planted.py"
+    planted.write_text("from dashboard.engine import stats\n\ndef f(x):\n    return stats._sp.ndtr(x)\n")
+    assert private_attributes_of_engine_modules(planted) == ["line 4: stats._sp is private"]
 
 
 def import_graph() -> dict[str, set[str]]:

@@ -6,6 +6,12 @@ for SQL NULL; no function ever returns NaN or infinity. A NaN in an input is rea
 (pandas turns SQL NULL into NaN), so a caller may pass a DataFrame column as it is.
 
 Choices the spec leaves open are written in the docstrings under "Choice:".
+
+The statistics themselves are scipy.stats' (pearsonr, kendalltau, rankdata,
+false_discovery_control and the normal, t and chi-square tails); this module keeps the spec's
+exact rules around them (z = 1.959964, which inputs give NULL, |r| = 1 gives p = 0). scipy.stats
+is imported on first use, not with this module: it costs about half a second, which every page
+and CLI command would pay at start-up although most never compute a test.
 """
 from __future__ import annotations
 
@@ -14,7 +20,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import special as _sp  # scipy.stats' distributions evaluate these; importing stats costs 0.7 s more
 
 # Every 95 % interval in the spec uses this z (not norm.ppf(0.975) = 1.95996398...).
 Z95 = 1.959964
@@ -28,7 +33,35 @@ __all__ = [
     "correlation_summary",
     "bh_adjust",
     "diff_correlation",
+    "normal_sf",
+    "normal_quantile",
+    "chi2_sf",
 ]
+
+
+# ---------------------------------------------------------------------------------------------
+# scipy.stats, imported on first use
+
+
+def _scipy_stats():
+    import scipy.stats  # noqa: PLC0415 (lazy on purpose: see the module's docstring)
+
+    return scipy.stats
+
+
+def normal_sf(z: float) -> float:
+    """P(Z > z) for a standard normal Z (scipy.stats.norm.sf)."""
+    return float(_scipy_stats().norm.sf(z))
+
+
+def normal_quantile(q: float) -> float:
+    """z with P(Z ≤ z) = q (scipy.stats.norm.ppf)."""
+    return float(_scipy_stats().norm.ppf(q))
+
+
+def chi2_sf(statistic: float, df: int) -> float:
+    """P(X > statistic) for X chi-square with df degrees of freedom (scipy.stats.chi2.sf)."""
+    return float(_scipy_stats().chi2.sf(statistic, df))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -89,7 +122,7 @@ def _z_two_sided(alpha: float) -> float:
         raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
     if alpha == 0.05:
         return Z95
-    return float(-_sp.ndtri(alpha / 2.0))  # = scipy.stats.norm.isf
+    return float(_scipy_stats().norm.isf(alpha / 2.0))
 
 
 def _is_constant(a: np.ndarray) -> bool:
@@ -98,37 +131,25 @@ def _is_constant(a: np.ndarray) -> bool:
 
 def _pearson(x: np.ndarray, y: np.ndarray) -> float | None:
     """Pearson r; None when n < 2 or either side is constant (exact equality)."""
-    if x.size < 2 or _is_constant(x) or _is_constant(y):
-        return None
-    xm = x - x.mean()
-    ym = y - y.mean()
-    return _pearson_centred(xm, ym, float(np.dot(xm, xm)), float(np.dot(ym, ym)))
+    return _pearson_test(x, y)[0]
 
 
-def _pearson_centred(xm: np.ndarray, ym: np.ndarray, sxx: float, syy: float) -> float | None:
-    """r from centred, non-constant vectors and their sums of squares."""
-    if sxx == 0.0 or syy == 0.0:  # not constant, but centred to zero by round-off
-        return None
-    if xm.size == 2:  # two points always lie on a line: exactly ±1, no round-off
-        return 1.0 if (xm[1] - xm[0]) * (ym[1] - ym[0]) > 0 else -1.0
-    # √(sxx·syy) rather than √sxx·√syy: identical (or rank) vectors then give exactly 1.
-    denom = math.sqrt(sxx * syy)
-    if not 0.0 < denom < math.inf:  # under- or overflow of the product
-        denom = math.sqrt(sxx) * math.sqrt(syy)
-    r = float(np.dot(xm, ym)) / denom
-    return min(1.0, max(-1.0, r))
-
-
-def _pearson_p(r: float | None, n: int) -> float | None:
-    """Two-sided p of H0: ρ = 0 from t = r·√((n−2)/(1−r²)) with n − 2 df; None when n < 3."""
-    if r is None or n < 3:
-        return None
-    if abs(r) == 1.0:
-        return 0.0
-    t = abs(r) * math.sqrt((n - 2) / (1.0 - r * r))
-    # scipy.special.stdtr(df, −t) is what scipy.stats.t.sf(t, df) evaluates, without the
-    # per-call overhead of the distribution object (this runs once per table cell).
-    return float(min(1.0, 2.0 * _sp.stdtr(n - 2, -t)))
+def _pearson_test(x: np.ndarray, y: np.ndarray) -> tuple[float | None, float | None]:
+    """(r, two-sided p of H0: ρ = 0) by scipy.stats.pearsonr, with the spec's NULL rules:
+    r None when n < 2 or a side is constant (pearsonr would warn and give NaN); p None when
+    n < 3 (pearsonr gives 1.0 for two points, which always lie on a line) or r is None;
+    |r| = 1 gives p = 0. pearsonr's p is the t test with n − 2 df (as a beta distribution)."""
+    n = int(x.size)
+    if n < 2 or _is_constant(x) or _is_constant(y):
+        return None, None
+    result = _scipy_stats().pearsonr(x, y)
+    r = float(result.statistic)
+    if abs(r) > 1.0 - 4 * np.finfo(float).eps:
+        # Round-off at the ends: a line (y = 2x, identical ranks) is exactly ±1, so its p is 0.
+        r = math.copysign(1.0, r)
+    if n < 3:
+        return r, None
+    return r, 0.0 if abs(r) == 1.0 else float(min(1.0, result.pvalue))
 
 
 def _fisher_ci(r: float | None, n: int) -> tuple[float | None, float | None]:
@@ -143,28 +164,14 @@ def _fisher_ci(r: float | None, n: int) -> tuple[float | None, float | None]:
 
 
 def _kendall_tau_b(x: np.ndarray, y: np.ndarray) -> float:
-    """Kendall tau-b = Σ sgn(Δx)·sgn(Δy) / √(Σ sgn(Δx)² · Σ sgn(Δy)²) over all i < j,
-    i.e. (C − D) / √((n0 − n1)(n0 − n2)), for n ≥ 2 and non-constant x and y.
-    O(n²) memory and time; n (experiment pairs) is small here."""
-    # Over the full n×n matrices: each pair counted twice, the diagonal is 0, ratios unchanged.
-    sx = np.sign(np.subtract.outer(x, x))
-    sy = np.sign(np.subtract.outer(y, y))
-    denom = math.sqrt(float(np.sum(sx * sx)) * float(np.sum(sy * sy)))
-    tau = float(np.sum(sx * sy)) / denom
+    """Kendall tau-b (scipy.stats.kendalltau, variant "b"), for n ≥ 2 and non-constant x and y."""
+    tau = float(_scipy_stats().kendalltau(x, y).statistic)
     return min(1.0, max(-1.0, tau))
 
 
 def _average_ranks(a: np.ndarray) -> np.ndarray:
-    """Ranks 1..n, ties sharing their average rank (scipy.stats.rankdata 'average')."""
-    n = a.size
-    sorter = np.argsort(a, kind="mergesort")
-    inv = np.empty(n, dtype=np.intp)
-    inv[sorter] = np.arange(n)
-    sa = a[sorter]
-    first = np.concatenate(([True], sa[1:] != sa[:-1]))
-    dense = np.cumsum(first)[inv]
-    bounds = np.concatenate((np.nonzero(first)[0], [n]))
-    return 0.5 * (bounds[dense] + bounds[dense - 1] + 1)
+    """Ranks 1..n, ties sharing their average rank (scipy.stats.rankdata, method "average")."""
+    return _scipy_stats().rankdata(a, method="average")
 
 
 def _pairs(x: Sequence, y: Sequence) -> tuple[np.ndarray, np.ndarray]:
@@ -224,7 +231,7 @@ def delta_vs_control(mean_t, var_t, n_t, mean_c, var_c, n_c) -> dict:
         return out
     out["ci_low"] = delta - Z95 * se
     out["ci_high"] = delta + Z95 * se
-    out["p_value"] = float(min(1.0, 2.0 * _sp.ndtr(-abs(delta) / se)))
+    out["p_value"] = float(min(1.0, 2.0 * normal_sf(abs(delta) / se)))
     return out
 
 
@@ -262,7 +269,7 @@ def srm_p_value(counts: Sequence[int], shares: Sequence[float | None]) -> float 
                 return 0.0
             continue
         chi2 += (o - e) ** 2 / e
-    return float(_sp.chdtrc(k - 1, chi2))  # = scipy.stats.chi2.sf
+    return chi2_sf(chi2, k - 1)
 
 
 def mde(var_t, n_t, var_c, n_c, alpha: float = 0.05, power: float = 0.8) -> float | None:
@@ -275,7 +282,7 @@ def mde(var_t, n_t, var_c, n_c, alpha: float = 0.05, power: float = 0.8) -> floa
     """
     if not 0.0 < power < 1.0:
         raise ValueError(f"power must be in (0, 1), got {power!r}")
-    z = _z_two_sided(alpha) + float(_sp.ndtri(power))
+    z = _z_two_sided(alpha) + normal_quantile(power)
     se = _se(var_t, n_t, var_c, n_c)
     if se is None:
         return None
@@ -317,15 +324,14 @@ def correlation_summary(x: Sequence[float], y: Sequence[float]) -> dict:
     """
     xa, ya = _pairs(x, y)
     n = int(xa.size)
-    r = rho = tau = slope = None
+    r = p = rho = tau = slope = None
     if n >= 2 and not _is_constant(xa):
         xm = xa - xa.mean()
-        ym = ya - ya.mean()
         sxx = float(np.dot(xm, xm))
         if sxx > 0.0:
-            slope = float(np.dot(xm, ym)) / sxx
+            slope = float(np.dot(xm, ya - ya.mean())) / sxx
         if not _is_constant(ya):
-            r = _pearson_centred(xm, ym, sxx, float(np.dot(ym, ym)))
+            r, p = _pearson_test(xa, ya)
             rho = _pearson(_average_ranks(xa), _average_ranks(ya))
             tau = _kendall_tau_b(xa, ya)
     lo, hi = _fisher_ci(r, n)
@@ -336,7 +342,7 @@ def correlation_summary(x: Sequence[float], y: Sequence[float]) -> dict:
     return dict(
         n_pairs=n,
         pearson_r=r,
-        p_value=_pearson_p(r, n),
+        p_value=p,
         r_ci_low=lo,
         r_ci_high=hi,
         spearman_rho=rho,
@@ -369,9 +375,9 @@ def experiment_correlation(groups: Sequence, x: Sequence[float], y: Sequence[flo
     mx = np.bincount(codes, weights=xa) / counts
     my = np.bincount(codes, weights=ya) / counts
     n = int(len(uniques))
-    r = _pearson(mx, my)
+    r, p = _pearson_test(mx, my)
     lo, hi = _fisher_ci(r, n)
-    return dict(n_experiments=n, r_experiments=r, p_value=_pearson_p(r, n), r_ci_low=lo, r_ci_high=hi)
+    return dict(n_experiments=n, r_experiments=r, p_value=p, r_ci_low=lo, r_ci_high=hi)
 
 
 def loo_predictions(groups: Sequence, x: Sequence[float], y: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
@@ -517,11 +523,7 @@ def bh_adjust(p_values: Sequence[float | None]) -> list[float | None]:
     p = np.array([vals[i] for i in idx], dtype=float)
     if (p < 0).any() or (p > 1).any():
         raise ValueError(f"p-values must lie in [0, 1]: {p_values!r}")
-    order = np.argsort(p, kind="mergesort")
-    ranked = p[order] * m / np.arange(1, m + 1)
-    adj_sorted = np.minimum(np.minimum.accumulate(ranked[::-1])[::-1], 1.0)
-    adj = np.empty(m)
-    adj[order] = adj_sorted
+    adj = _scipy_stats().false_discovery_control(p, method="bh")
     for k, i in enumerate(idx):
         out[i] = float(adj[k])
     return out
@@ -552,10 +554,8 @@ def diff_correlation(a: Sequence[float | None], b: Sequence[float | None]) -> di
     da = np.array([av[i] - av[i - 1] for i in range(1, len(av)) if ok[i] and ok[i - 1]], dtype=float)
     db = np.array([bv[i] - bv[i - 1] for i in range(1, len(bv)) if ok[i] and ok[i - 1]], dtype=float)
     n = int(la.size)
-    r_levels = _pearson(la, lb)
-    p_levels = _pearson_p(r_levels, n)
-    r_diffs = _pearson(da, db)
-    p_diffs = _pearson_p(r_diffs, int(da.size))
+    r_levels, p_levels = _pearson_test(la, lb)
+    r_diffs, p_diffs = _pearson_test(da, db)
     warning = p_levels is not None and p_levels < 0.05 and (p_diffs is None or p_diffs >= 0.05)
     return dict(
         n=n,
@@ -715,7 +715,7 @@ def required_users_per_group(variance: float, effect_abs: float, alpha: float = 
     v, e = _variance(variance), _num(effect_abs)
     if v is None or e is None or e == 0.0:
         return None
-    z = _z_two_sided(alpha) + float(_sp.ndtri(power))
+    z = _z_two_sided(alpha) + normal_quantile(power)
     return 2.0 * v * z * z / (e * e)
 
 

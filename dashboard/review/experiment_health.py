@@ -188,7 +188,7 @@ def proportions_differ_p(successes: list[int], totals: list[int]) -> float | Non
         return 1.0
     chi2 = sum((s - n * pooled) ** 2 / (n * pooled) + ((n - s) - n * (1 - pooled)) ** 2 / (n * (1 - pooled))
                for s, n in pairs)
-    return float(stats._sp.chdtrc(len(pairs) - 1, chi2))
+    return stats.chi2_sf(chi2, len(pairs) - 1)
 
 
 def first_last_p(first, last) -> float | None:
@@ -200,7 +200,7 @@ def first_last_p(first, last) -> float | None:
     if spread == 0:
         return None
     z = abs(_num(first.delta_abs) - _num(last.delta_abs)) / spread
-    return float(2 * stats._sp.ndtr(-z))
+    return float(2 * stats.normal_sf(z))
 
 
 def _num(value) -> float | None:
