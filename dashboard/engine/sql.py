@@ -2,6 +2,10 @@
 
 Values never become SQL text: every `$name` in a query is bound from a dict. Only the
 names a query actually uses are passed, because DuckDB rejects surplus parameters.
+
+A query may call a macro of queries/macros/ (`local_ts(e.ts)`): it is expanded here, when the
+file is read, so that every reader (DuckDB, and the Spark translation of the same text) gets
+plain SQL. A macro's argument is a column name, never a value.
 """
 from __future__ import annotations
 
@@ -18,11 +22,33 @@ QUERIES_DIR = Path(__file__).resolve().parents[2] / "queries"
 _PARAM = re.compile(r"\$([a-z_][a-z0-9_]*)")
 
 
+MACROS = ("local_ts",)
+# A macro call: its name and one (qualified) column name as the argument.
+_MACRO_CALL = re.compile(r"\b(" + "|".join(MACROS) + r")\(\s*([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?)\s*\)")
+
+
 @functools.lru_cache(maxsize=None)
 def query_text(name: str) -> str:
-    """The SQL of `queries/<name>.sql`, e.g. `metrics/buyer_weekly`."""
+    """The SQL of `queries/<name>.sql`, e.g. `metrics/buyer_weekly`, with its macros expanded."""
     path = QUERIES_DIR / f"{name}.sql"
-    return path.read_text(encoding="utf-8")
+    return expand_macros(path.read_text(encoding="utf-8"))
+
+
+@functools.lru_cache(maxsize=None)
+def macro_body(name: str) -> str:
+    """The expression of `queries/macros/<name>.sql`, its comment lines left out."""
+    text = (QUERIES_DIR / "macros" / f"{name}.sql").read_text(encoding="utf-8")
+    return "\n".join(line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("--"))
+
+
+def expand_macros(sql: str) -> str:
+    """`local_ts(e.ts)` → `(case when $tz = 'UTC' then e.ts else … end)`, in code, not in comments."""
+    def expand(line: str) -> str:
+        code, dashes, comment = line.partition("--")
+        code = _MACRO_CALL.sub(lambda m: "(" + macro_body(m.group(1)).replace("{ts}", m.group(2)) + ")", code)
+        return code + dashes + comment
+
+    return "\n".join(expand(line) for line in sql.split("\n"))
 
 
 def parameter_names(sql: str) -> set[str]:

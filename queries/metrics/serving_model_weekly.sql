@@ -16,13 +16,7 @@ with grid as (
 -- impressions that pass the filters of every event, in the local week (stg_tz as in stg_activity)
 impressions as (
     select
-        cast(date_trunc('week', case
-            when $tz = 'UTC' then e.ts
-            else coalesce(
-                e.ts + z.offsets[greatest((epoch_us(e.ts) - z.first_hour_us) // 3600000000 + 1, 0)],
-                timezone($tz, cast(e.ts as timestamptz))
-            )
-        end) as date) as week_start,
+        cast(date_trunc('week', local_ts(e.ts)) as date) as week_start,
         e.block,
         e.model_version
     from events as e

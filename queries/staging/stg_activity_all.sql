@@ -24,14 +24,8 @@ from (
         ev.user_id,
         ev.event_type,
         ev.block,
-        -- = timezone($tz, cast(ev.ts as timestamptz)), by stg_tz's hourly offsets
-        case
-            when $tz = 'UTC' then ev.ts
-            else coalesce(
-                ev.ts + z.offsets[greatest((epoch_us(ev.ts) - z.first_hour_us) // 3600000000 + 1, 0)],
-                timezone($tz, cast(ev.ts as timestamptz))
-            )
-        end as local_ts
+        -- local_ts(): queries/macros/local_ts.sql, timezone($tz, …) by stg_tz's hourly offsets
+        local_ts(ev.ts) as local_ts
     from events as ev
     cross join stg_tz as z
     where cast($platform as varchar) is null or ev.platform = $platform

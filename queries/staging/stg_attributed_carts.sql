@@ -12,14 +12,8 @@ with carts as (
         e.ts,
         e.user_id,
         e.item_id,
-        -- = timezone($tz, cast(e.ts as timestamptz)), by stg_tz's hourly offsets
-        cast(date_trunc('week', case
-            when $tz = 'UTC' then e.ts
-            else coalesce(
-                e.ts + z.offsets[greatest((epoch_us(e.ts) - z.first_hour_us) // 3600000000 + 1, 0)],
-                timezone($tz, cast(e.ts as timestamptz))
-            )
-        end) as date) as week_start
+        -- local_ts(): queries/macros/local_ts.sql, timezone($tz, …) by stg_tz's hourly offsets
+        cast(date_trunc('week', local_ts(e.ts)) as date) as week_start
     from events as e
     cross join stg_tz as z
     where e.event_type = 'add_to_cart'

@@ -38,14 +38,8 @@ select
     f.first_ts,
     f.uses_filter,
     f.uses_suggest,
-    -- = timezone($tz, cast(first_ts as timestamptz)), by stg_tz's hourly offsets
-    cast(date_trunc('week', case
-        when $tz = 'UTC' then f.first_ts
-        else coalesce(
-            f.first_ts + z.offsets[greatest((epoch_us(f.first_ts) - z.first_hour_us) // 3600000000 + 1, 0)],
-            timezone($tz, cast(f.first_ts as timestamptz))
-        )
-    end) as date) as week_start
+    -- local_ts(): queries/macros/local_ts.sql, timezone($tz, …) by stg_tz's hourly offsets
+    cast(date_trunc('week', local_ts(f.first_ts)) as date) as week_start
 from firsts as f
 left join later_platforms as p using (session_id)
 cross join stg_tz as z

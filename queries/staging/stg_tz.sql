@@ -2,7 +2,8 @@
 -- Grain: one row. Parameters: $tz.
 -- Why: converting an instant with timezone($tz, ts::timestamptz) costs an ICU calendar lookup per
 -- row, about 10x the rest of a scan of the events. The offset only changes at DST switches, so
--- the staging tables that read every event take it from this list instead:
+-- the staging tables that read every event take it from this list instead, by the macro
+-- local_ts(ts) of queries/macros/local_ts.sql (expanded by dashboard/engine/sql.py):
 --     local time = ts + offsets[(epoch_us(ts) - first_hour_us) // 3600000000 + 1]
 -- An hour whose offset at its first and at its last microsecond differ (the hour of a switch,
 -- whatever its minute) has a NULL offset, and its rows are converted one by one, exactly: the
