@@ -49,11 +49,12 @@ def format_value(value, kind: str) -> str:
     if kind == "share":
         return f"{value * 100:,.1f} %"
     if kind == "money":
+        # Compact, as on a KPI card: "18.6 k", "-145", "35.27" (cents only below 100).
         if abs(value) >= 1e6:
             return f"{value / 1e6:,.2f} M"
         if abs(value) >= 1e4:
             return f"{value / 1e3:,.1f} k"
-        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:,.2f}"
+        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
     if kind == "minutes":
         return f"{value:,.0f} min" if abs(value) >= 100 else f"{value:,.1f} min"
     if kind == "p":
@@ -64,11 +65,22 @@ def format_value(value, kind: str) -> str:
 
 
 def format_change(change, kind: str) -> str | None:
-    """A change for a KPI card: shares move in percentage points."""
+    """A change for a KPI card: shares move in percentage points.
+
+    A change that rounds to zero at the shown precision has no sign ("0.0 min", not "+0.0 min"):
+    it is no movement, neither good nor bad (`is_no_change`)."""
     if change is None or (isinstance(change, float) and math.isnan(change)):
         return None
     # A plain ASCII minus: Streamlit reads the sign off the text to choose the arrow.
     if kind == "share":
-        return f"{change * 100:+,.1f} pp"
-    text = format_value(abs(change), kind)
+        text = f"{abs(change) * 100:,.1f} pp"
+    else:
+        text = format_value(abs(change), kind)
+    if is_no_change(text):
+        return text
     return ("+" if change >= 0 else "-") + text
+
+
+def is_no_change(text: str | None) -> bool:
+    """Whether a shown change is zero at its precision: no digit other than 0 ("0.0 pp", "0")."""
+    return text is not None and not any(digit in text for digit in "123456789")

@@ -368,3 +368,101 @@ def test_offline_online_shows_the_before_the_ab_test_section(page, server):
     expect(page.get_by_role("heading", name="Estimate vs what happened")).to_be_attached()
     expect(page.get_by_text("too few logged impressions look like this candidate").first).to_be_attached()
     assert_no_errors(page, "offline_online: before the A/B test")
+
+
+# --- the pages at the widths people use ---------------------------------------------------------
+WIDTHS = (1280, 1920)
+# The text boxes of a KPI card that Streamlit cuts with "…" when they do not fit: the label, the
+# value, the delta and its comparison label ("vs previous week").
+KPI_TEXT = "[data-testid=stMetric] .stMarkdownEllipsis"
+
+
+def truncated(page: Page, selector: str) -> list[str]:
+    """The texts of elements that hold more than they show (cut off with "…")."""
+    return page.evaluate(
+        """sel => [...document.querySelectorAll(sel)]
+            .filter(e => e.textContent.trim() && e.scrollWidth > e.clientWidth + 1)
+            .map(e => e.textContent.trim())""",
+        selector,
+    )
+
+
+@pytest.fixture
+def page_at(browser):
+    contexts = []
+
+    def open_at(width: int) -> Page:
+        context = browser.new_context(viewport={"width": width, "height": 1000}, accept_downloads=True)
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(PAGE_TIMEOUT)
+        return page
+
+    yield open_at
+    for context in contexts:
+        context.close()
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("path", list(PAGES), ids=[PAGES[p][0] for p in PAGES])
+def test_page_at_width_cuts_no_kpi_label(page_at, server, screenshots, path, width):
+    # Regression: at 1280 px the cards cut "Buyer conversion", "Sold again next week" and
+    # "vs previous week" ("vs previo…"). Screenshots of every page at both widths are kept.
+    stem, title = PAGES[path]
+    page = page_at(width)
+    open_page(page, server, path, title)
+    full_screenshot(page, screenshots / f"{stem}-{width}px.png")
+    if stem in ("overview", "weekly_review"):
+        assert page.locator(KPI_TEXT).count() >= 3 * 16  # label, value, delta of every card
+    assert truncated(page, KPI_TEXT) == [], f"{stem} at {width} px"
+
+
+def test_truncation_check_finds_a_cut_label(page_at, server):
+    # The check above must be able to fail: a card squeezed to 120 px cuts its label.
+    page = page_at(1280)
+    open_page(page, server, url_of("overview"), "Overview")
+    page.evaluate("() => document.querySelectorAll('[data-testid=stMetric]').forEach(e => e.style.width = '120px')")
+    assert "Sold again next week" in truncated(page, KPI_TEXT)
+
+
+def week_with_ended_experiments(demo_source: Path) -> pd.Timestamp:
+    """The last week of the demo in which an experiment ended (the sidebar's defaults, UTC)."""
+    from dashboard.engine.context import MetricContext
+    from dashboard.engine.metrics.experiments import experiment_details
+    from dashboard.engine.params import Params
+    from dashboard.engine.source import load_source
+
+    source = load_source(demo_source)
+    ctx = MetricContext(source, Params())
+    try:
+        ends = pd.to_datetime(experiment_details(ctx)["end_ts"]).dropna()
+        last_event = source.con.execute("SELECT max(ts) FROM events").fetchone()[0]
+    finally:
+        ctx.close()
+        source.con.close()
+    weeks = ends.dt.normalize() - pd.to_timedelta(ends.dt.day_of_week, unit="D")
+    return max(w for w in weeks if w <= pd.Timestamp(last_event))
+
+
+def test_ended_experiments_table_shows_its_verdict_column_first(page_at, server, demo_source, screenshots):
+    # Regression: at 1280 px the table began with ids and names and cut off the verdict columns,
+    # which are what a PM reads first.
+    week = week_with_ended_experiments(demo_source)
+    page = page_at(1280)
+    open_page(page, server, "", "Weekly review")
+    page.locator("[data-testid=stSelectbox]").filter(has_text="Week").locator("input").click()
+    page.get_by_role("option").filter(has_text=f"{week:%Y-%m-%d}").first.click()
+    page.wait_for_selector(FINISHED, state="attached")
+    expect(page.get_by_role("heading", name="Experiments that ended this week")).to_be_visible()
+    wait_drawn(page)
+    table = page.locator("[data-testid=stDataFrame]").first
+    table.scroll_into_view_if_needed()
+    full_screenshot(page, screenshots / "weekly_review_ended_experiments-1280px.png")
+    # The grid is drawn on a canvas; its column menu lists the columns in the order drawn.
+    table.hover()
+    table.get_by_role("button", name="Show/hide columns").click()
+    expect(page.get_by_role("checkbox", name="Select all")).to_be_attached()
+    menu = page.get_by_role("checkbox").evaluate_all("boxes => boxes.map(b => b.getAttribute('aria-label'))")
+    columns = [c for c in menu[menu.index("Select all") + 1:] if c != "(index)"]
+    assert columns[:2] == ["verdict", "name"], columns
+    assert columns.index("delta_rel") < columns.index("experiment_id")  # the numbers before the ids

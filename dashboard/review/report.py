@@ -17,7 +17,7 @@ from dashboard.engine.export import describe_params
 from dashboard.engine.metrics.offline_online import PROXY_RULE
 from dashboard.review.kpis import Movement
 from dashboard.review.review import STAKEHOLDERS, WeeklyReview
-from dashboard.formatting import format_change, format_value
+from dashboard.formatting import format_change, format_value, is_no_change
 
 CSS = """
 body { font-family: -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; color: #24292f;
@@ -154,7 +154,7 @@ def _change_html(m: Movement) -> str:
     text = format_change(m.change, m.headline.kind)
     if text is None:
         return "—"
-    good = m.good
+    good = None if is_no_change(text) else m.good
     css = "" if good is None else ("good" if good else "bad")
     return f"<span class='{css}'>{html.escape(text)}</span>"
 

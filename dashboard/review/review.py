@@ -139,8 +139,9 @@ def _without_comparison(m: kpis.Movement) -> kpis.Movement:
 
 def ended_experiments(details: pd.DataFrame | None, week: pd.Timestamp, tz: str) -> pd.DataFrame:
     """Variants of experiments whose end falls in the week (local time), with their verdicts."""
-    columns = ["experiment_id", "name", "block", "variant", "model_version", "metric", "users", "delta_rel",
-               "ci_low_rel", "ci_high_rel", "p_adj_bh", "mde_rel", "verdict", "end_ts", "interval"]
+    # What a reader looks at first comes first: the verdict, then what it is about and the numbers.
+    columns = ["verdict", "name", "metric", "variant", "delta_rel", "ci_low_rel", "ci_high_rel", "p_adj_bh",
+               "mde_rel", "users", "experiment_id", "block", "model_version", "end_ts", "interval"]
     if details is None or details.empty:
         return pd.DataFrame(columns=columns)
     ends = pd.to_datetime(details["end_ts"]).dt.tz_localize("UTC").dt.tz_convert(tz).dt.tz_localize(None)

@@ -10,12 +10,16 @@ import streamlit as st
 from dashboard.engine.export import csv_text
 from dashboard.engine.params import Params
 from dashboard.review.kpis import Movement
-from dashboard.formatting import column_kind, format_change, format_value
+from dashboard.formatting import column_kind, format_change, format_value, is_no_change
 from dashboard.memo import memoised
 
 COLUMN_FORMATS = {"share": "percent", "money": "%,.2f", "minutes": "%.1f min", "ratio": "%.3f", "p": "%.4f",
                   "count": "localized"}
 NO_DATA = "No data for this selection."
+# A KPI card's width (px): the longest label ("Sold again next week ⚑" with its help icon) and a
+# delta with its comparison label ("+0.7 min  vs previous week") fit on one line each. Cards
+# flow into as many per row as the page has room for (3 at 1280 px, 5 at 1920 px), never cut.
+KPI_CARD_WIDTH = 240
 
 
 def download_name(what: str, params: Params) -> str:
@@ -45,25 +49,41 @@ def download(frame: pd.DataFrame, what: str, params: Params, label: str = "Downl
 _csv = memoised(csv_text)
 
 
-def column_config(frame: pd.DataFrame) -> dict:
+# A text column whose longest value is longer than this many characters is shown at a medium
+# width (its cells cut, the whole text on hover, in the cell and in the CSV), so that one long
+# verdict or experiment name does not push the numbers beside it out of view.
+LONG_TEXT = 40
+
+
+def column_config(frame: pd.DataFrame, pinned: tuple[str, ...] = ()) -> dict:
     config = {}
     for column in frame.columns:
         if column == "week_start" or column == "cohort_week":
             config[column] = st.column_config.DateColumn(column, format="YYYY-MM-DD")
         elif pd.api.types.is_numeric_dtype(frame[column]) and not pd.api.types.is_bool_dtype(frame[column]):
             config[column] = st.column_config.NumberColumn(column, format=COLUMN_FORMATS[column_kind(column)])
+        elif frame[column].dtype == object or pd.api.types.is_string_dtype(frame[column]):
+            longest = frame[column].astype("string").str.len().max()
+            if pd.notna(longest) and longest > LONG_TEXT:
+                config[column] = st.column_config.TextColumn(column, width="medium")
+        if column in pinned:
+            config[column] = config.get(column) or st.column_config.Column(column)
+            config[column]["pinned"] = True
     return config
 
 
-def table(frame: pd.DataFrame | None, what: str, params: Params, reason: str | None = None, height: int | None = None) -> None:
-    """A data table formatted for people, with its unrounded CSV download."""
+def table(frame: pd.DataFrame | None, what: str, params: Params, reason: str | None = None, height: int | None = None,
+          pinned: tuple[str, ...] = ()) -> None:
+    """A data table formatted for people, with its unrounded CSV download.
+
+    `pinned`: columns that stay in view when the table scrolls sideways (put them first)."""
     if frame is None:
         unavailable(reason)
         return
     if frame.empty:
         st.info(NO_DATA)
         return
-    st.dataframe(frame, hide_index=True, column_config=column_config(frame), height=height or "auto")
+    st.dataframe(frame, hide_index=True, column_config=column_config(frame, pinned), height=height or "auto")
     download(frame, what, params)
 
 
@@ -93,8 +113,8 @@ def kpi_row(cards: list[Movement]) -> None:
     if not cards:
         st.info("No headline metric is available for this stakeholder with this data source.")
         return
-    for column, m in zip(st.columns(len(cards)), cards):
-        with column:
+    with st.container(horizontal=True, gap="small"):
+        for m in cards:
             kpi(m)
 
 
@@ -102,13 +122,18 @@ def kpi(m: Movement) -> None:
     kind = m.headline.kind
     label = m.headline.label + (" ⚑" if m.unusual else "")
     help_text = _kpi_help(m)
+    change = format_change(m.change, kind)
+    no_change = is_no_change(change)  # grey and without an arrow: zero is neither good nor bad
     st.metric(
         label,
         format_value(m.value, kind),
-        delta=format_change(m.change, kind),
-        delta_color="normal" if m.headline.higher_is_better else "inverse",
+        delta=change,
+        delta_color="off" if no_change else ("normal" if m.headline.higher_is_better else "inverse"),
+        delta_arrow="off" if no_change else "auto",
         help=help_text,
         border=True,
+        width=KPI_CARD_WIDTH,
+        height="stretch",
         chart_data=[v for v in m.history if v == v] or None,
         delta_description="vs previous week",
     )

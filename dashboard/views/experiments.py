@@ -57,10 +57,10 @@ for row in broken.itertuples(index=False):
     )
 
 available = [m for m in ONLINE_METRICS if m in set(details["metric"])]
-left, middle, right = st.columns([2, 1, 1])
-with left:
-    chosen = st.segmented_control("Metric", available, default=available[0], key="experiment_metric",
-                                  format_func=lambda m: METRIC_NAMES.get(m, m)) or available[0]
+# The metric choice on a row of its own: beside other controls its last option was cut at 1280 px.
+chosen = st.segmented_control("Metric", available, default=available[0], key="experiment_metric",
+                              format_func=lambda m: METRIC_NAMES.get(m, m)) or available[0]
+middle, right = st.columns(2)
 with middle:
     meaningful = st.number_input("Smallest relative effect that matters (%)", min_value=0.1, max_value=100.0,
                                  value=2.0, step=0.5, key="meaningful_effect") / 100
@@ -81,9 +81,10 @@ if review.empty:
     st.info(widgets.NO_DATA)
 else:
     st.markdown(text(experiment_review.cuped_summary(review, use_cuped)))
-    shown = review[["experiment_id", "name", "block", "variant", "model_version", "users", "mean", "control_mean",
-                    "delta_rel", "ci_low_rel", "ci_high_rel", "interval", "cuped_narrowed", "p_value", "p_adj_bh",
-                    "mde_rel", "srm_p_value", "verdict", "running", "start_ts", "end_ts"]]
+    # The verdict first (what a reader looks for), then what it is about and the numbers behind it.
+    shown = review[["verdict", "experiment_id", "name", "variant", "delta_rel", "ci_low_rel", "ci_high_rel", "p_adj_bh",
+                    "mde_rel", "interval", "cuped_narrowed", "users", "mean", "control_mean", "p_value",
+                    "srm_p_value", "block", "model_version", "running", "start_ts", "end_ts"]]
     widgets.chart(charts.forest(review, f"Relative difference vs control: {METRIC_NAMES.get(chosen, chosen)}"),
                   shown, f"experiments_forest_{chosen}", params)
     counts = review["verdict"].map(lambda v: v.split(":")[0].split(" (")[0]).value_counts()
@@ -95,11 +96,11 @@ else:
                    "inflating false positives; the verdict says whether the test can stop.")
         for row in running.itertuples(index=False):
             st.markdown(text(experiment_review.running_sentence(row)))
-        widgets.table(running[["experiment_id", "variant", "users", "delta_abs", "ci_low", "ci_high", "delta_rel",
-                               "ci_low_rel", "ci_high_rel", "verdict", "end_ts"]],
-                      f"experiments_running_{chosen}", params)
+        widgets.table(running[["verdict", "experiment_id", "variant", "delta_rel", "ci_low_rel", "ci_high_rel",
+                               "users", "delta_abs", "ci_low", "ci_high", "end_ts"]],
+                      f"experiments_running_{chosen}", params, pinned=("verdict",))
     with st.expander("Per variant, with verdicts"):
-        widgets.table(shown, f"experiments_review_{chosen}", params)
+        widgets.table(shown, f"experiments_review_{chosen}", params, pinned=("verdict",))
 
 # --- health panel -----------------------------------------------------------------------------------
 st.subheader("Health checks")

@@ -58,7 +58,7 @@ ended = weekly.ended_experiments
 if ended.empty:
     st.markdown("None.")
 else:
-    widgets.table(ended, f"weekly_review_experiments_{week:%Y-%m-%d}", params)
+    widgets.table(ended, f"weekly_review_experiments_{week:%Y-%m-%d}", params, pinned=("verdict",))
 
 st.header("Offline ↔ online")
 summary = weekly.offline_online
