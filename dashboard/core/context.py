@@ -20,12 +20,15 @@ import json
 import re
 import threading
 import weakref
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from dashboard.core import sql
 from dashboard.core.params import Params
-from dashboard.core.source import Source
+
+if TYPE_CHECKING:  # (the Spark engine runs the metric modules without DuckDB)
+    from dashboard.core.source import Source
 
 _DEPENDS = re.compile(r"^--.*Depends:\s*([a-z_, ]+)", re.MULTILINE)
 
