@@ -532,20 +532,26 @@ def _resolve_keys(clean, table: Table, report: TableReport):
     if not table.key:
         return clean
     key = list(table.key)
-    content = F.struct(*[c.name for c in table.columns])
-    repeated = (
-        clean.groupBy(*key)
-        .agg(F.count(F.lit(1)).alias("_copies"), F.count_distinct(content).alias("_versions"),
-             F.min("_row").alias("_first"))
-        .filter(F.col("_copies") > 1)
-    ).persist()
+    # One shuffle of the keys alone finds those that occur more than once; for a clean source
+    # that is none, and the rows themselves are never shuffled (as source.py: only repeated keys
+    # get the distinct-row comparison).
+    repeated_keys = clean.groupBy(*key).count().filter(F.col("count") > 1).drop("count").persist()
+    try:
+        if not repeated_keys.count():
+            return clean
+        content = F.struct(*[c.name for c in table.columns])
+        repeated = (
+            clean.join(repeated_keys, key, "left_semi").groupBy(*key)
+            .agg(F.count(F.lit(1)).alias("_copies"), F.count_distinct(content).alias("_versions"),
+                 F.min("_row").alias("_first"))
+        ).persist()
+    finally:
+        repeated_keys.unpersist()
     try:
         summary = repeated.agg(
             F.count(F.lit(1)), F.sum(F.when(F.col("_versions") == 1, F.col("_copies") - 1).otherwise(0)),
             F.count(F.when(F.col("_versions") > 1, 1)),
         ).first()
-        if not summary[0]:
-            return clean
         report.duplicates_merged = int(summary[1] or 0)
         marked = clean.join(F.broadcast(repeated) if summary[0] < 100_000 else repeated, key, "left")
         if summary[2]:
