@@ -286,3 +286,32 @@ def test_spark_export_and_validate_never_import_duckdb(tmp_path):
     assert "loaded []" in done.stdout
     assert "events               events.csv" in done.stdout and "read          2  loaded          2" in done.stdout
     assert (tmp_path / "out" / "buyer_weekly.csv").is_file()
+
+
+def test_bench_prints_how_time_grows_between_sizes(capsys):
+    """bench/spark_vs_duckdb.py's growth table: medians per size and the ratio to the size before."""
+    sys.path.insert(0, str(ROOT))
+    from bench.spark_vs_duckdb import LOAD, print_growth
+
+    duck_1m, duck_10m = [{LOAD: 2.0, "buyer_weekly": 1.0}], [{LOAD: 8.0, "buyer_weekly": 4.0}]
+    spark_1m = [{LOAD: 20.0, "buyer_weekly": 40.0}, {LOAD: 30.0, "buyer_weekly": 60.0}]  # medians 25, 50
+    spark_10m = [{LOAD: 100.0, "buyer_weekly": 150.0}]
+    print_growth([(1_000_000, duck_1m, spark_1m), (10_000_000, duck_10m, spark_10m)])
+    out = capsys.readouterr().out
+    assert "| load + validate | DuckDB | 2.0 | 8.0 (4.0x) |" in out
+    assert "| load + validate | Spark | 25.0 | 100.0 (4.0x) |" in out  # 100 / 25
+    assert "| whole export | Spark | 75.0 | 250.0 (3.3x) |" in out  # (25 + 50) -> (100 + 150)
+
+
+def test_validate_with_spark_exits_1_with_duckdbs_sentences(spark, tmp_path, capsys):
+    from dashboard.__main__ import main
+
+    folder = write(tmp_path / "s", {"events.csv": "event_id,ts,user_id\ne1,2026-03-02,u1\n"})
+    assert main(["validate", str(folder)]) == 1
+    expected = capsys.readouterr().out
+    assert main(["validate", "--engine", "spark", "--spark-master", "local[2]", str(folder)]) == 1
+    assert capsys.readouterr().out == expected
+    assert "error: events.csv: missing required column 'event_type'" in expected
+    (tmp_path / "shop.duckdb").write_bytes(b"")
+    assert main(["validate", "--engine", "spark", str(tmp_path / "shop.duckdb")]) == 1
+    assert "read by the DuckDB engine only" in capsys.readouterr().out

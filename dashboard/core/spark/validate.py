@@ -112,7 +112,9 @@ def load_source(path: str | Path, spark, now: dt.datetime | None = None):
     except BaseException:
         loader.release()
         raise
-    return SparkSource.from_frames(spark, path, reports, frames, loaded_at=now, cached=loader.cached)
+    # The frames the checks across tables replaced are cached too: the source unpersists all on close.
+    cached = list({id(f): f for f in [*loader.cached, *frames.values()]}.values())
+    return SparkSource.from_frames(spark, path, reports, frames, loaded_at=now, cached=cached)
 
 
 def check_path(path: Path) -> None:
