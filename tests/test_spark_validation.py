@@ -315,3 +315,40 @@ def test_validate_with_spark_exits_1_with_duckdbs_sentences(spark, tmp_path, cap
     (tmp_path / "shop.duckdb").write_bytes(b"")
     assert main(["validate", "--engine", "spark", str(tmp_path / "shop.duckdb")]) == 1
     assert "read by the DuckDB engine only" in capsys.readouterr().out
+
+
+def test_not_at_parity_a_parquet_column_repeated_exactly(spark, tmp_path):
+    """Both refuse; Spark's reader cannot name the column, DuckDB does. In another case: same sentence."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for name, other in (("exact", "event_type"), ("case", "USER_ID")):
+        folder = tmp_path / name
+        folder.mkdir()
+        values = [pa.array(["e1"]), pa.array(["2026-03-02"]), pa.array(["u1"]), pa.array(["app_open"]), pa.array(["x"])]
+        pq.write_table(pa.Table.from_arrays(values, names=["event_id", "ts", "user_id", "event_type", other]),
+                       folder / "events.parquet")
+        with pytest.raises(SourceError) as duck:
+            load_source(folder, now=TEST_NOW)
+        with pytest.raises(SourceError) as on_spark:
+            validate.load_source(folder, spark, TEST_NOW)
+        if name == "case":
+            assert on_spark.value.problems == duck.value.problems
+        else:
+            assert duck.value.problems == ["events.parquet: column 'event_type' is given 2 times (event_type, event_type); keep one"]
+            assert on_spark.value.problems == [
+                "events.parquet: a column name is given more than once (Spark cannot read the file); keep one"]
+
+
+def test_not_at_parity_mixed_line_endings_are_read_on_spark(spark, tmp_path):
+    """DuckDB refuses a file whose lines end in CRLF and LF; Spark's line reader takes both."""
+    folder = write(tmp_path / "s", {"events.csv": b"event_id,ts,user_id,event_type\r\ne1,2026-03-02,u1,app_open\n"
+                                                  b"e2,2026-03-02,u2,app_open\r\n"})
+    with pytest.raises(SourceError) as duck:
+        load_source(folder, now=TEST_NOW)
+    assert "its lines end in different ways" in duck.value.problems[0]
+    source = validate.load_source(folder, spark, TEST_NOW)
+    try:
+        assert (source.tables["events"].rows_read, source.tables["events"].rows_loaded) == (2, 2)
+    finally:
+        source.close()

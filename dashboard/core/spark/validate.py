@@ -339,8 +339,9 @@ def _parquet_error(loc: _Located, exc: Exception) -> str:
     text = str(exc)
     if "magic" in text.lower() or "not a parquet file" in text.lower():
         return f"{loc.origin}: not a complete Parquet file (its end is missing: the file is truncated, or it is not Parquet)"
-    if "duplicate column" in text.lower() or "ambiguous" in text.lower():
-        return f"{loc.origin}: a column name is given more than once; keep one"
+    if any(words in text.lower() for words in ("duplicate column", "ambiguous", "column_already_exists")):
+        # Spark refuses such a file before any name reaches this module; DuckDB names the column.
+        return f"{loc.origin}: a column name is given more than once (Spark cannot read the file); keep one"
     first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
     return f"{loc.origin}: cannot be read as Parquet ({first.replace(str(loc.path), loc.path.name)[:300]})"
 
