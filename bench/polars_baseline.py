@@ -19,13 +19,12 @@ speed-up is measured between equal answers.
 from __future__ import annotations
 
 import datetime as dt
-import time
 from pathlib import Path
 
 import pandas as pd
 import polars as pl
 
-from bench.pandas_baseline import N_SALES, TABLES, compare  # noqa: F401  (compare: for callers)
+from bench.pandas_baseline import N_SALES, TABLES, compare, timed_tables  # noqa: F401  (compare: for callers)
 
 WINDOW = "7d"
 MONEY = ("price", "market_price", "commission", "delivery_cost", "discount")
@@ -297,21 +296,12 @@ def retention(shared: dict[str, pl.DataFrame]) -> pl.DataFrame:
 def run(folder: str | Path) -> tuple[dict[str, pd.DataFrame], dict[str, float]]:
     """The four tables (as pandas frames, for compare) and how long each step took (seconds):
     read, prepare, then one per table. The conversion to pandas is not timed."""
-    timings: dict[str, float] = {}
-    start = time.perf_counter()
-    data = read(folder)
-    timings["read"] = time.perf_counter() - start
-    start = time.perf_counter()
-    shared = prepare(data)
-    timings["prepare"] = time.perf_counter() - start
-    tables: dict[str, pl.DataFrame] = {}
-    for name, build in (("buyer_weekly", lambda: buyer_weekly(shared)),
-                        ("business_weekly", lambda: business_weekly(shared, data)),
-                        ("seller_weekly", lambda: seller_weekly(shared, data)),
-                        ("retention", lambda: retention(shared))):
-        start = time.perf_counter()
-        tables[name] = build()
-        timings[name] = time.perf_counter() - start
+    tables, timings = timed_tables(folder, read, prepare, {
+        "buyer_weekly": lambda shared, data: buyer_weekly(shared),
+        "business_weekly": business_weekly,
+        "seller_weekly": seller_weekly,
+        "retention": lambda shared, data: retention(shared),
+    })
     return {name: frame.to_pandas() for name, frame in tables.items()}, timings
 
 

@@ -98,7 +98,7 @@ def validation_report(source) -> dict:
     """What validate prints, as data: equal on both engines when they agree on the contract."""
     return {
         name: (r.rows_read, r.rows_loaded, r.duplicates_merged,
-               [(p.column, p.reason, p.rows, p.examples) for p in r.problems], r.notes)
+               [(p.column, p.reason, p.rows, p.examples) for p in r.problems], r.notes, r.rejected_experiments)
         for name, r in source.tables.items()
     }
 

@@ -30,6 +30,17 @@ def _whole_number(minimum: int):
 _positive_int, _non_negative_int = _whole_number(1), _whole_number(0)
 
 
+def _quantile(text: str) -> float:
+    """An argparse type: a quantile in [0.5, 1) for --cap-quantile."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number such as 0.99, got {text!r}") from None
+    if not 0.5 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a quantile in [0.5, 1), e.g. 0.99, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m dashboard", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -82,6 +93,13 @@ def add_metric_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--end", help="last date to report, YYYY-MM-DD (its whole week)")
     parser.add_argument("--blocks", help="comma-separated recommendation blocks")
     parser.add_argument("--platform", help="one platform, e.g. ios")
+    parser.add_argument("--pre-days", type=_positive_int, default=28,
+                        help="experiments: days before start_ts whose activity CUPED uses")
+    parser.add_argument("--seq-tuning", type=_positive_int, default=10_000,
+                        help="experiments: users (both groups) where the always-valid interval is narrowest")
+    parser.add_argument("--cap-quantile", type=_quantile, default=None,
+                        help="experiments: winsorize GMV per user at this quantile of the assigned users "
+                             "(e.g. 0.99; off by default)")
 
 
 def add_reload_option(parser: argparse.ArgumentParser) -> None:
@@ -116,6 +134,9 @@ def params_from_args(args):
         end=parse_date(args.end, "--end") if args.end else None,
         blocks=blocks,
         platform=args.platform,
+        pre_days=args.pre_days,
+        seq_tuning=args.seq_tuning,
+        cap_quantile=args.cap_quantile,
     )
 
 
@@ -227,6 +248,8 @@ def say_written(args, result, started: float) -> int:
         print(f"wrote {args.out / (table + '.csv')} ({rows:,} rows)")
     for table, reason in result.unavailable.items():
         print(f"not written: {table}.csv — {reason}")
+    for note in getattr(result, "notes", []):
+        print(f"note: {note}")
     if args.zip:
         print(f"wrote {args.out / 'metric_tables.zip'}")
     say(f"done in {time.perf_counter() - started:.1f} s")

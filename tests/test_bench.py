@@ -144,6 +144,29 @@ def test_benchmark_runs_end_to_end(tmp_path, capsys):
     assert code == 0 and "reusing the source" in capsys.readouterr().out
 
 
+def test_experiment_simulation_runs_small_and_prints_every_figure(capsys):
+    """bench/sim_experiments.py on a tiny size: it runs and prints each figure with its interval."""
+    from bench import sim_experiments
+
+    assert sim_experiments.main(["--sims", "20", "--users", "60", "--per-week", "30"]) == 0
+    out = capsys.readouterr().out
+    for figure in ("false-positive rate, raw", "false-positive rate, CUPED", "coverage, relative interval (delta method",
+                   "old relative interval", "any-look false-positive rate, fixed", "any-look false-positive rate, always-valid",
+                   "median interval-width reduction", "capped at pooled q0.99"):
+        assert figure in out, figure
+    assert "(n = 20)" in out and "[" in out
+
+
+def test_wilson_interval_by_hand():
+    from bench.sim_experiments import wilson
+
+    # 5 of 100, z = 1.959964: centre (0.05 + 3.841459/200)/(1 + 0.0384146) = 0.069207/1.038415 = 0.066647
+    # half = 1.959964·√(0.0475/100 + 3.841459/40000)/1.038415 = 1.959964 × 0.023897/1.038415 = 0.045103
+    lo, hi = wilson(5, 100)
+    assert lo == pytest.approx(0.021544, abs=1e-5)  # 0.066647 − 0.045103
+    assert hi == pytest.approx(0.111750, abs=1e-5)
+
+
 def test_offline_online_simulation_runs_and_prints_every_rate(capsys):
     # A tiny run of bench/sim_offline_online.py: what is checked is that it runs the product's
     # functions end to end and prints every rate with its interval, not the rates themselves.

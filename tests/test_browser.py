@@ -302,6 +302,23 @@ def test_query_params_set_the_filters(page, server):
     expect(page.get_by_label(N_LABEL)).to_have_value("5")
 
 
+def test_experiments_page_shows_the_health_panel_and_the_planner(page, server, screenshots):
+    open_page(page, server, url_of("experiments"), "Experiments")
+    for heading in ("Health checks", "Power planner"):
+        expect(page.get_by_role("heading", name=heading)).to_be_visible()
+    for check in ("Traffic split (SRM)", "Pre-period balance", "Exposure", "Novelty", "Overlapping experiments"):
+        expect(page.get_by_text(check, exact=False).first).to_be_visible()
+    expect(page.get_by_text("users per group", exact=False).first).to_be_visible()
+    expect(page.get_by_text("CUPED narrowed", exact=False).first).to_be_visible()
+    # the toggle to raw intervals reruns the page without an exception
+    page.get_by_text("CUPED-adjusted intervals").click()
+    page.wait_for_selector(FINISHED, state="attached")
+    wait_drawn(page)
+    expect(page.get_by_text("Raw intervals shown", exact=False).first).to_be_visible()
+    assert_no_errors(page, "experiments (health panel, planner, raw intervals)")
+    full_screenshot(page, screenshots / "experiments_health_planner.png")
+
+
 def test_offline_online_would_it_have_picked_the_winners(page, server, demo_source, tmp_path, screenshots):
     """The held-out section draws its charts, names a verdict, and its download is core's table."""
     from dashboard.core.context import MetricContext

@@ -27,3 +27,10 @@ def test_changing_n_keeps_the_buyer_cache_key():
 def test_changing_the_window_keeps_the_seller_cache_key():
     assert relevant("seller_weekly", Params(window_days=3)) == relevant("seller_weekly", Params())
     assert relevant("business_weekly", Params(window_days=3)) != relevant("business_weekly", Params())
+
+
+def test_experiment_options_are_part_of_the_experiments_cache_key():
+    # pre_days and cap_quantile are bound in the SQL; seq_tuning is read in Python
+    assert {"pre_days", "cap_quantile", "seq_tuning"} <= table_parameters("experiments")
+    assert {"pre_days", "cap_quantile", "seq_tuning"} <= table_parameters("offline_online")
+    assert "seq_tuning" not in table_parameters("buyer_weekly")

@@ -22,7 +22,9 @@ EXPECTED_COLUMNS = {
                        "returns_gmv,net_gmv,commission,ad_revenue,revenue,delivery_cost,discount,contribution,margin,"
                        "rec_gmv_share",
     "offline_metrics": "model_version,metric,value",
-    "experiments": "experiment_id,variant,metric,users,mean,delta_abs,delta_rel,ci_low,ci_high,p_value,srm_p_value",
+    "experiments": "experiment_id,variant,metric,users,mean,delta_abs,delta_rel,ci_low,ci_high,p_value,srm_p_value,"
+                   "ci_low_rel,ci_high_rel,p_adj_bh,pre_p_value,delta_abs_cuped,ci_low_cuped,ci_high_cuped,"
+                   "p_value_cuped,variance_reduction,ci_low_seq,ci_high_seq",
     "offline_online": "offline_metric,online_metric,n_pairs,n_experiments,pearson_r,r_experiments,p_value,"
                       "r_ci_low,r_ci_high,spearman_rho,kendall_tau,sign_agreement,slope,p_adj_bh,loo_pairs,"
                       "loo_sign_accuracy,baseline_accuracy,q2",
@@ -146,3 +148,24 @@ def test_bench_command_hands_its_options_to_the_benchmark(capsys):
     assert "--sizes" in capsys.readouterr().out
     assert main(["bench", "--sizes", "0"]) == 2
     assert "a size is a positive number of events" in capsys.readouterr().err
+
+
+def test_experiment_options_reach_the_parameters():
+    from dashboard.__main__ import build_parser, params_from_args
+
+    args = build_parser().parse_args(["export", "--data", "d", "--out", "o", "--pre-days", "14",
+                                      "--seq-tuning", "2000", "--cap-quantile", "0.99"])
+    params = params_from_args(args)
+    assert (params.pre_days, params.seq_tuning, params.cap_quantile) == (14, 2000, 0.99)
+    defaults = params_from_args(build_parser().parse_args(["report", "--data", "d", "--out", "o.html"]))
+    assert (defaults.pre_days, defaults.seq_tuning, defaults.cap_quantile) == (28, 10_000, None)
+
+
+@pytest.mark.parametrize("option", [["--pre-days", "0"], ["--seq-tuning", "x"], ["--cap-quantile", "1.5"],
+                                    ["--cap-quantile", "0.2"]])
+def test_bad_experiment_options_exit_2(option, tmp_path):
+    from dashboard.__main__ import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["export", "--data", str(tmp_path), "--out", str(tmp_path / "o"), *option])
+    assert exit_.value.code == 2

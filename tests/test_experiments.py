@@ -13,6 +13,9 @@ from tests.conftest import compute
 COLUMNS = [
     "experiment_id", "variant", "metric", "users", "mean", "delta_abs", "delta_rel",
     "ci_low", "ci_high", "p_value", "srm_p_value",
+    "ci_low_rel", "ci_high_rel", "p_adj_bh", "pre_p_value",
+    "delta_abs_cuped", "ci_low_cuped", "ci_high_cuped", "p_value_cuped", "variance_reduction",
+    "ci_low_seq", "ci_high_seq",
 ]
 
 
@@ -372,3 +375,199 @@ def test_experiments_unavailable_without_assignments(make_source):
                           "experiment_variants": E1_VARIANTS})
     with pytest.raises(Unavailable, match="assignments"):
         compute(source, "experiments")
+
+
+# --- v2 columns (metrics.md "v2 additions") ------------------------------------------------------
+
+def test_experiments_v2_control_rows_are_null(e1_source):
+    frame = compute(e1_source, "experiments")
+    control = frame[frame.variant == "A"]
+    for column in COLUMNS[COLUMNS.index("ci_low_rel"):]:
+        if column != "p_adj_bh":
+            assert control[column].isna().all(), column
+
+
+def test_experiments_p_adj_bh_within_the_experiment(e1_source):
+    frame = compute(e1_source, "experiments")
+    # B's p-values (tests above): conversion 1, rec_conversion 0.512691, gmv 0.512691, clicks 0.350688;
+    # control rows NULL. BH over m = 4: sorted 0.350688·4/1 = 1.402752, 0.512691·4/2 = 1.025382,
+    # 0.512691·4/3 = 0.683588, 1·4/4 = 1 → running minimum from the top: 0.683588, 0.683588,
+    # 0.683588, 1.
+    assert row(frame, "B", "clicks_per_user").p_adj_bh == pytest.approx(0.683588, abs=1e-6)
+    assert row(frame, "B", "rec_conversion").p_adj_bh == pytest.approx(0.683588, abs=1e-6)
+    assert row(frame, "B", "gmv_per_user").p_adj_bh == pytest.approx(0.683588, abs=1e-6)
+    assert row(frame, "B", "conversion").p_adj_bh == pytest.approx(1.0)
+    assert frame[frame.variant == "A"].p_adj_bh.isna().all()
+
+
+# P1 on home_feed, [2026-03-02, 2026-03-09); pre-period (28 days) [2026-02-02, 2026-03-02).
+# A: a1, a2, a3 (a3 assigned 2026-03-04); B: b1, b2, b3. Clicks in home_feed:
+#            pre x   experiment y
+#   a1         2        3
+#   a2         0        1      (a2's 02-01 click lies before the pre-period, its 02-10 one in similar_items)
+#   a3         1        1      (a3's 03-03 click lies between start_ts and its assignment: counted nowhere)
+#   b1         1        2
+#   b2         3        5      (one pre click at 03-01 23:59:59, the last second of the pre-period)
+#   b3         2        3
+# Order lines: a1 10 on 03-03, b1 20 on 03-04, b3 1000 on 03-05; pre-period a1 5, b2 50, b3 8.
+P1_EXPERIMENTS = [dict(experiment_id="P1", name="pre", block="home_feed",
+                       start_ts="2026-03-02 00:00:00", end_ts="2026-03-09 00:00:00")]
+P1_VARIANTS = [
+    dict(experiment_id="P1", variant="A", model_version="m0", is_control="true", traffic_share=0.5),
+    dict(experiment_id="P1", variant="B", model_version="m1", is_control="false", traffic_share=0.5),
+]
+P1_ASSIGNMENTS = [
+    dict(experiment_id="P1", user_id=u, variant=u[0].upper(),
+         assigned_ts="2026-03-04 00:00:00" if u == "a3" else "2026-03-02 00:00:00")
+    for u in ("a1", "a2", "a3", "b1", "b2", "b3")
+]
+
+
+def _p1_events():
+    pre = {"a1": ["02-10", "02-20"], "a3": ["02-15"], "b1": ["02-12"], "b2": ["02-05", "02-06"],
+           "b3": ["02-03", "02-25"]}
+    post = {"a1": ["03-03", "03-04", "03-05"], "a2": ["03-03"], "a3": ["03-05"], "b1": ["03-03", "03-04"],
+            "b2": ["03-02", "03-03", "03-04", "03-05", "03-06"], "b3": ["03-03", "03-04", "03-05"]}
+    events, n = [], 0
+    for days in (pre, post):
+        for user, dates in days.items():
+            for d in dates:
+                n += 1
+                events.append(click(f"e{n}", f"2026-{d} 10:00:00", user, f"i{n}"))
+    events += [
+        click("x1", "2026-03-01 23:59:59", "b2", "ix1"),  # last second of the pre-period
+        click("x2", "2026-02-01 23:59:59", "a2", "ix2"),  # before the pre-period
+        click("x3", "2026-02-10 10:00:00", "a2", "ix3", block="similar_items"),  # another block
+        click("x4", "2026-03-03 10:00:00", "a3", "ix4"),  # after start_ts, before a3's assignment
+    ]
+    return events
+
+
+P1_ORDERS = [
+    line("o1", "j1", "2026-03-03 12:00:00", "a1", 1, "10.00"),
+    line("o2", "j2", "2026-03-04 12:00:00", "b1", 1, "20.00"),
+    line("o3", "j3", "2026-03-05 12:00:00", "b3", 1, "1000.00"),
+    line("p1", "j4", "2026-02-10 12:00:00", "a1", 1, "5.00"),
+    line("p2", "j5", "2026-02-06 12:00:00", "b2", 1, "50.00"),
+    line("p3", "j6", "2026-02-25 12:00:00", "b3", 1, "8.00"),
+]
+
+
+@pytest.fixture
+def p1_source(make_source):
+    return make_source({"events": _p1_events(), "orders": P1_ORDERS, "experiments": P1_EXPERIMENTS,
+                        "experiment_variants": P1_VARIANTS, "assignments": P1_ASSIGNMENTS})
+
+
+def test_experiments_relative_interval_by_the_delta_method(p1_source):
+    r = row(compute(p1_source, "experiments"), "B", "clicks_per_user", "P1")
+    # y: A 3,1,1 (mean 5/3, s² = (16/9 + 4/9 + 4/9)/2 = 4/3); B 2,5,3 (mean 10/3, s² = (16+25+1)/9/2 = 7/3)
+    # delta_rel = (10/3)/(5/3) − 1 = 1
+    # var = s²_t/(n_t·m_c²) + m_t²·s²_c/(n_c·m_c⁴) = (7/3)/(3·25/9) + (100/9)(4/3)/(3·625/81)
+    #     = 7/25 + 400/625 = 0.28 + 0.64 = 0.92; √0.92 = 0.959166; half = 1.959964 × 0.959166 = 1.879931
+    assert r.delta_rel == pytest.approx(1.0)
+    assert r.ci_low_rel == pytest.approx(1 - 1.879931, abs=1e-6)
+    assert r.ci_high_rel == pytest.approx(1 + 1.879931, abs=1e-6)
+    # the old way (absolute interval / control mean) is narrower: half = 1.959964·√(11/9)/(5/3) = 1.300093
+    assert r.ci_high_rel - r.delta_rel > (r.ci_high - r.delta_abs) / (5 / 3)
+
+
+def test_experiments_pre_p_value(p1_source):
+    r = row(compute(p1_source, "experiments"), "B", "clicks_per_user", "P1")
+    # x: A 2,0,1 (mean 1, s² 1); B 1,3,2 (mean 2, s² 1): delta 1, se = √(1/3 + 1/3) = 0.816497,
+    # z = 1.224745, p = 2·(1 − Φ(1.224745)) = 2 × 0.110336 = 0.220671
+    assert r.pre_p_value == pytest.approx(0.220671, abs=1e-6)
+
+
+def test_experiments_pre_days_parameter(p1_source):
+    r = row(compute(p1_source, "experiments", pre_days=7), "B", "clicks_per_user", "P1")
+    # pre-period [02-23, 03-02): x A 0,0,0; B 0 (b1), 1 (b2's 03-01 23:59:59), 1 (b3's 02-25)
+    # A: mean 0, s² 0; B: mean 2/3, s² = (4/9 + 1/9 + 1/9)/2 = 1/3; se = √(0 + 1/9) = 1/3
+    # z = (2/3)/(1/3) = 2 → p = 2·(1 − Φ(2)) = 0.045500
+    assert r.pre_p_value == pytest.approx(0.045500, abs=1e-6)
+
+
+def test_experiments_cuped_columns(p1_source):
+    r = row(compute(p1_source, "experiments"), "B", "clicks_per_user", "P1")
+    # pooled x̄ = 9/6 = 1.5, ȳ = 15/6 = 2.5; x − x̄ = .5 −1.5 −.5 | −.5 1.5 .5; y − ȳ = .5 −1.5 −1.5 | −.5 2.5 .5
+    # Σ(x − x̄)² = .25 + 2.25 + .25 + .25 + 2.25 + .25 = 5.5; Σ(x − x̄)(y − ȳ) = .25 + 2.25 + .75 + .25 + 3.75 + .25 = 7.5
+    # θ = 7.5 / 5.5 = 15/11 = 1.363636; y' = y − θ(x − 1.5):
+    #   A 2.318182, 3.045455, 1.681818 (mean 2.348485, s² = 0.465565)
+    #   B 2.681818, 2.954545, 2.318182 (mean 2.651515, s² = 0.101928)
+    # delta_abs_cuped = 10/3 − 5/3 − θ·(2 − 1) = 5/3 − 15/11 = 10/33 = 0.303030
+    # se' = √(0.465565/3 + 0.101928/3) = √0.189164 = 0.434930; CI = 0.303030 ∓ 0.852447
+    # z = 0.696733 → p = 2·(1 − Φ(0.696733)) = 0.485970
+    # raw se² = 4/9 + 7/9 = 11/9 → variance_reduction = 1 − 0.189164/1.222222 = 0.845229
+    assert r.delta_abs_cuped == pytest.approx(0.303030, abs=1e-6)
+    assert r.ci_low_cuped == pytest.approx(0.303030 - 0.852447, abs=1e-5)
+    assert r.ci_high_cuped == pytest.approx(0.303030 + 0.852447, abs=1e-5)
+    assert r.p_value_cuped == pytest.approx(0.485970, abs=1e-5)
+    assert r.variance_reduction == pytest.approx(0.845229, abs=1e-5)
+
+
+def test_experiments_cuped_null_when_pre_period_is_constant(e1_source):
+    r = row(compute(e1_source, "experiments"), "B", "gmv_per_user")
+    # E1 has no order line before start_ts: x = 0 for everybody, Σ(x − x̄)² = 0 → all five NULL
+    for column in ("delta_abs_cuped", "ci_low_cuped", "ci_high_cuped", "p_value_cuped", "variance_reduction"):
+        assert is_null(r[column]), column
+
+
+def test_experiments_sequential_interval(p1_source):
+    r = row(compute(p1_source, "experiments", seq_tuning=6), "B", "clicks_per_user", "P1")
+    # N = 6, se = √(11/9) = 1.105542, σ = se·√6 = √(22/3) = 2.708013
+    # ρ² = (−2 ln .05 + ln(−2 ln .05 + 1)) / 6 = (5.991465 + ln 6.991465) / 6 = (5.991465 + 1.944692)/6 = 1.322693
+    # Nρ² = 7.936157; 2(Nρ² + 1)/(N²ρ²) = 17.872314 / 47.616948 = 0.375335
+    # ln(√8.936157 / 0.05) = ln(2.989341 / 0.05) = ln 59.786820 = 4.090784
+    # half = 2.708013 × √(0.375335 × 4.090784) = 2.708013 × 1.239118 = 3.355548; delta_abs = 5/3
+    assert r.ci_low_seq == pytest.approx(5 / 3 - 3.355548, abs=1e-5)
+    assert r.ci_high_seq == pytest.approx(5 / 3 + 3.355548, abs=1e-5)
+    # default N* = 10000 is tuned for large tests: on 6 users it is far wider than the fixed interval
+    wide = row(compute(p1_source, "experiments"), "B", "clicks_per_user", "P1")
+    assert wide.ci_high_seq - wide.delta_abs > 10 * (wide.ci_high - wide.delta_abs)
+
+
+def test_experiments_cap_quantile_winsorizes_gmv_and_its_pre_period(p1_source):
+    plain = compute(p1_source, "experiments")
+    capped = compute(p1_source, "experiments", cap_quantile=0.8)
+    # y gmv: a1 10, a2 0, a3 0 | b1 20, b2 0, b3 1000. Pooled sorted 0 0 0 10 20 1000:
+    # quantile_cont 0.8 at position 0.8 × 5 = 4 → 20; b3's 1000 becomes 20 → B mean 40/3 (uncapped 1020/3)
+    assert row(plain, "B", "gmv_per_user", "P1")["mean"] == pytest.approx(340.0)
+    assert row(capped, "B", "gmv_per_user", "P1")["mean"] == pytest.approx(40 / 3)
+    assert row(capped, "A", "gmv_per_user", "P1")["mean"] == pytest.approx(10 / 3)
+    # x gmv: a1 5, a2 0, a3 0 | b1 0, b2 50, b3 8. Sorted 0 0 0 5 8 50: position 4 → cap 8; b2's 50 → 8
+    # A: mean 5/3, s² = (100/9 + 25/9 + 25/9)/2 = 25/3; B 0, 8, 8: mean 16/3, s² = (256 + 64 + 64)/9/2 = 64/3
+    # delta 11/3, se = √(25/9 + 64/9) = √(89/9) = 3.144660, z = 1.165998 → p = 0.243615
+    assert row(capped, "B", "gmv_per_user", "P1").pre_p_value == pytest.approx(0.243615, abs=1e-5)
+    # other metrics are never capped
+    assert row(capped, "B", "clicks_per_user", "P1")["mean"] == pytest.approx(10 / 3)
+
+
+def test_experiment_details_cuped_relative_interval_and_running(p1_source):
+    from dashboard.core.context import MetricContext
+    from dashboard.core.metrics.experiments import experiment_details
+    from dashboard.core.params import Params
+
+    details = experiment_details(MetricContext(p1_source, Params()))
+    r = details[(details.variant == "B") & (details.metric == "clicks_per_user")].iloc[0]
+    # adjusted means (test_experiments_cuped_columns): A 2.348485 (s² 0.465565), B 2.651515 (s² 0.101928)
+    # delta_rel_cuped = 2.651515/2.348485 − 1 = 0.129032
+    # var = 0.101928/(3 × 2.348485²) + 2.651515² × 0.465565/(3 × 2.348485⁴)
+    #     = 0.101928/16.546373 + 7.030533 × 0.465565/91.259... = 0.006160 + 0.035866 = 0.042026
+    #   (2.348485² = 5.515381, ⁴ = 30.419430, × 3 = 91.258290; 7.030533 × 0.465565 = 3.273170 → 0.035867)
+    # half = 1.959964 × √0.042027 = 1.959964 × 0.205005 = 0.401802
+    assert r.delta_rel_cuped == pytest.approx(0.129032, abs=1e-5)
+    assert r.ci_low_rel_cuped == pytest.approx(0.129032 - 0.401802, abs=1e-4)
+    assert r.ci_high_rel_cuped == pytest.approx(0.129032 + 0.401802, abs=1e-4)
+    # P1 ends 2026-03-09 00:00; the last event is on 2026-03-06: the data's last day ends 03-07 00:00 < end_ts
+    assert bool(r.running) is True
+    assert details[details.variant == "A"].delta_rel_cuped.isna().all()
+
+
+def test_experiment_is_not_running_when_the_data_covers_its_end(e1_source):
+    from dashboard.core.context import MetricContext
+    from dashboard.core.metrics.experiments import experiment_details
+    from dashboard.core.params import Params
+
+    # E1 ends 2026-03-09 00:00; its data's last event (c10, o5) is at 2026-03-09 00:00: that day is in the data
+    details = experiment_details(MetricContext(e1_source, Params()))
+    assert not details.running.any()

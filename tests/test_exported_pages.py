@@ -117,6 +117,13 @@ def test_the_sidebar_shows_the_export_parameters_and_narrows_dates(export_dir, m
     Params(),
     Params(tz="Asia/Kolkata", window_days=0, n_sales=0, k=3, start=dt.date(2026, 9, 2), end=dt.date(2026, 10, 1),
            blocks=("home_feed", "cart_upsell"), platform="ios"),
+    Params(pre_days=14, seq_tuning=500, cap_quantile=0.99),
 ])
 def test_parameters_round_trip_through_their_options(params):
     assert Params.from_options(params.as_options()) == params
+
+
+def test_export_info_without_experiment_options_reads_their_defaults():
+    # export.json written before --pre-days, --seq-tuning and --cap-quantile existed
+    old = {k: v for k, v in Params().as_options().items() if k not in ("pre_days", "seq_tuning", "cap_quantile")}
+    assert Params.from_options(old) == Params()

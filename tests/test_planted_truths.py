@@ -2,7 +2,10 @@
 
 (a) heavier users use filters more, so the naive filter lift is larger than the matched one;
 (b) ndcg@10 predicts the online effect of a model change, novelty@10 does not;
-(c) exactly one experiment (exp-05) has a broken traffic split.
+(c) exactly one experiment (exp-05) has a broken traffic split;
+(d) freshness@10 only shares a trend; (e) the upsell shelf's logged propensities;
+(f) past buyers buy again, so CUPED narrows the intervals;
+(g) exp-27 is still running at the end of the data, and its better candidate is detected.
 """
 from conftest import compute
 from dashboard.core.metrics.experiments import SRM_BROKEN_BELOW
@@ -37,6 +40,38 @@ def test_naive_filter_lift_overstates_the_matched_one(demo_source):
     filters = convenience[convenience.feature == "filter_use"].dropna(subset=["naive_diff", "matched_diff"])
     assert len(filters) >= 20
     assert filters.naive_diff.mean() > 2 * filters.matched_diff.mean() > 0
+
+
+def test_cuped_narrows_the_intervals_of_past_buyers(demo_source):
+    """(f) loyalty: users who bought in the 28 days before a test buy again during it."""
+    from dashboard.core.context import MetricContext
+    from dashboard.core.metrics.experiments import experiment_details
+    from dashboard.core.params import Params
+
+    details = experiment_details(MetricContext(demo_source, Params()))
+    treated = details[~details.is_control.astype(bool)]
+    reduction = treated.groupby("metric").variance_reduction.median()
+    assert reduction["gmv_per_user"] > 0.25
+    assert reduction["conversion"] > 0.10 and reduction["clicks_per_user"] > 0.15
+    width = (treated.ci_high_cuped - treated.ci_low_cuped) / (treated.ci_high - treated.ci_low)
+    assert float(width[treated.metric == "gmv_per_user"].median()) < 0.85
+
+
+def test_the_running_experiment_is_detected_by_its_always_valid_interval(demo_source):
+    """(g) exp-27 on home_feed ends after the data: its better candidate wins on clicks per user."""
+    from dashboard.core import experiment_review
+    from dashboard.core.context import MetricContext
+    from dashboard.core.metrics.experiments import experiment_details
+    from dashboard.core.params import Params
+
+    details = experiment_details(MetricContext(demo_source, Params()))
+    assert set(details.loc[details.running, "experiment_id"]) == {"exp-27"}
+    reviewed = experiment_review.review(details, "clicks_per_user", cuped=True)
+    row = reviewed[reviewed.experiment_id == "exp-27"].iloc[0]
+    assert row.interval == "always-valid" and row.ci_low > 0
+    assert row.verdict == "can stop: B wins"
+    # a finished experiment is never judged as running
+    assert not reviewed[reviewed.experiment_id != "exp-27"].verdict.str.startswith(("can stop", "keep running")).any()
 
 
 def test_predictive_metric_beats_the_baseline_and_the_trend_only_one_does_not(demo_source):

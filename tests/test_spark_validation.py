@@ -165,7 +165,7 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
 def report(source) -> dict:
     return {
         name: (r.origin, r.rows_read, r.rows_loaded, r.duplicates_merged, r.columns_present,
-               [(p.column, p.reason, p.rows, p.examples) for p in r.problems], r.notes)
+               [(p.column, p.reason, p.rows, p.examples) for p in r.problems], r.notes, r.rejected_experiments)
         for name, r in source.tables.items()
     }
 

@@ -548,6 +548,77 @@ def test_random_walks_correlate_in_levels_not_in_differences():
     assert warnings / reps > 0.4  # most random-walk pairs look "significant" in levels
 
 
+# --- v2: relative interval, CUPED, always-valid interval, planner --------------------------------
+
+def test_relative_interval_null_rules():
+    from dashboard.core.stats import relative_interval
+
+    assert relative_interval(1.0, 1.0, 10, 0.0, 1.0, 10) == (None, None)  # m_c = 0
+    assert relative_interval(1.0, 1.0, 1, 2.0, 1.0, 10) == (None, None)  # n_t < 2
+    assert relative_interval(1.0, None, 10, 2.0, 1.0, 10) == (None, None)
+
+
+def test_relative_interval_by_hand():
+    from dashboard.core.stats import relative_interval
+
+    # m_t 3, s²_t 4, n_t 100; m_c 2, s²_c 1, n_c 50: rel = 0.5
+    # var = 4/(100·4) + 9·1/(50·16) = 0.01 + 0.01125 = 0.02125; √ = 0.145774; × 1.959964 = 0.285712
+    lo, hi = relative_interval(3.0, 4.0, 100, 2.0, 1.0, 50)
+    assert lo == pytest.approx(0.5 - 0.285712, abs=1e-6)
+    assert hi == pytest.approx(0.5 + 0.285712, abs=1e-6)
+
+
+def test_cuped_theta_pools_groups_by_hand():
+    from dashboard.core.stats import cuped_theta
+
+    # group 1: x 0, 2 (mean 1, s² 2), y 1, 3 (mean 2), cov = ((−1)(−1) + (1)(1))/1 = 2
+    # group 2: x 4 (one user, s² NULL), y 2 (cov NULL)
+    # pooled x̄ = 6/3 = 2, ȳ = 6/3 = 2; Σ(x − x̄)² = 4 + 0 + 4 = 8; Σ(x − x̄)(y − ȳ) = (−2)(−1) + 0·1 + 2·0 = 2
+    # θ = 2/8 = 0.25
+    theta, x_bar = cuped_theta([
+        dict(users=2, mean=2.0, pre_mean=1.0, pre_variance=2.0, covariance=2.0),
+        dict(users=1, mean=2.0, pre_mean=4.0, pre_variance=None, covariance=None),
+    ])
+    assert theta == pytest.approx(0.25)
+    assert x_bar == pytest.approx(2.0)
+
+
+def test_cuped_theta_none_when_x_is_constant():
+    from dashboard.core.stats import cuped_theta
+
+    assert cuped_theta([dict(users=3, mean=1.0, pre_mean=0.1, pre_variance=0.0, covariance=0.0),
+                        dict(users=5, mean=2.0, pre_mean=0.1, pre_variance=0.0, covariance=0.0)]) is None
+    assert cuped_theta([dict(users=0, mean=None, pre_mean=None, pre_variance=None, covariance=None)]) is None
+
+
+def test_cuped_vs_control_none_when_raw_se_is_zero():
+    from dashboard.core.stats import CUPED_KEYS, cuped_vs_control
+
+    t = dict(users=3, mean=1.0, variance=0.0, pre_mean=1.0, pre_variance=1.0, covariance=0.0)
+    c = dict(users=3, mean=1.0, variance=0.0, pre_mean=2.0, pre_variance=1.0, covariance=0.0)
+    assert cuped_vs_control(t, c, (0.5, 1.5)) == dict.fromkeys(CUPED_KEYS)
+
+
+def test_sequential_half_width_by_hand_and_null():
+    from dashboard.core.stats import sequential_half_width, sequential_interval
+
+    # se 0.1, n 50 + 50 = 100 = N*: σ = 1; ρ² = 7.936157/100 = 0.0793616; Nρ² = 7.936157
+    # 2(8.936157)/(10000 × 0.0793616) = 0.0225200; ln(√8.936157/0.05) = 4.090784
+    # half = √(0.0225200 × 4.090784) = √0.0921244 = 0.303520
+    assert sequential_half_width(0.1, 50, 50, tuning=100) == pytest.approx(0.303520, abs=1e-5)
+    assert sequential_interval(0.2, None, 50, 50) == (None, None)
+    # always wider than the fixed 95 % interval (1.959964 × 0.1)
+    assert sequential_half_width(0.1, 50, 50, tuning=100) > 0.1959964
+
+
+def test_required_users_per_group_by_hand():
+    from dashboard.core.stats import required_users_per_group
+
+    # σ² = 0.25, effect 0.05: n = 2 × 0.25 × (1.959964 + 0.841621)² / 0.0025 = 0.5 × 7.848879 / 0.0025 = 1569.78
+    assert required_users_per_group(0.25, 0.05) == pytest.approx(1569.776, abs=0.01)
+    assert required_users_per_group(0.25, 0.0) is None
+
+
 # --- offline_online v2: experiment-level correlation, held-out prediction, Wilson -------------
 from dashboard.core import stats  # noqa: E402
 

@@ -117,6 +117,22 @@ FRESHNESS_METRIC = "freshness@10"
 FRESHNESS_BASE, FRESHNESS_PER_WEEK, FRESHNESS_NOISE = 0.20, 0.012, 0.004
 FRESHNESS_STREAM = 21
 
+# --- Planted truth (f): buyers who bought before buy again (CUPED) ----------------------------
+# Each user's conversion propensity g is multiplied by a lasting loyalty L ~ lognormal with mean 1
+# and σ = LOYALTY_SIGMA (its own random stream): what a user bought in the 28 days before an
+# experiment predicts what they buy during it, so CUPED narrows the intervals.
+LOYALTY_SIGMA = 1.5
+LOYALTY_STREAM = 31
+
+# --- Planted truth (g): a running experiment with a real effect ---------------------------------
+# One more home_feed test starts RUNNING_GAP_DAYS after the block's last planned test ends and
+# runs RUNNING_LENGTH_DAYS, past END: still running in the data. Its candidate is better than
+# production by RUNNING_DQ of online quality (clicks × exp(4 × 0.08) ≈ +38 % at the same
+# impressions), which its always-valid interval detects.
+RUNNING_BLOCK = 0  # home_feed
+RUNNING_GAP_DAYS, RUNNING_LENGTH_DAYS, RUNNING_DQ = 1, 21, 0.08
+RUNNING_STREAM = 32
+
 # --- Planted truth (c): one experiment with a broken split ------------------------------------
 SRM_DECLARED = (0.5, 0.5)
 SRM_ACTUAL = (0.56, 0.44)
@@ -312,6 +328,9 @@ def _make_sessions(w: _World) -> None:
     habit = HABIT_LATENT * w.user_sat[user] + (1 - HABIT_LATENT) * (1 - np.exp(-recent / HABIT_SCALE))
     plat = w.user_platform[user]
     g = CONV_PLATFORM[plat] * (0.30 + 1.40 * habit ** 1.5)
+    # planted truth (f): a lasting loyalty per user (mean 1) makes past buyers buy again
+    loyalty = w.rng(LOYALTY_STREAM).lognormal(-LOYALTY_SIGMA ** 2 / 2, LOYALTY_SIGMA, w.users)
+    g = g * loyalty[user]
     uses_filter = rng.random(n) < FILTER_PLATFORM[plat] * (0.02 + 0.40 * habit ** 2)
     uses_suggest = rng.random(n) < SUGGEST_BASE + SUGGEST_SLOPE * habit
     k = np.searchsorted(start, 0)                             # drop the burn-in
@@ -389,6 +408,17 @@ def _make_models_and_experiments(w: _World) -> None:
                 prod = exp.models[int(np.argmax([models[m].o for m in exp.models]))]
                 changes.append((end, prod))
         prod_changes.append(changes)
+        if b == RUNNING_BLOCK:
+            running_after, running_prod = (experiments[-1].end if plans[b].size else 0), prod
+
+    # planted truth (g): a test that is still running at END, with a clearly better candidate
+    rrng = w.rng(RUNNING_STREAM)
+    start = running_after + RUNNING_GAP_DAYS * DAY
+    if start < w.span - 3 * DAY:
+        better = new_model(RUNNING_BLOCK, models[running_prod].q + RUNNING_DQ, start - int((2 + 4 * rrng.random()) * DAY))
+        models[better].o = models[better].q + rrng.normal(0, ONLINE_NOISE)
+        experiments.append(_Experiment(RUNNING_BLOCK, start, start + RUNNING_LENGTH_DAYS * DAY,
+                                       [running_prod, better], (0.5, 0.5), (0.5, 0.5)))
 
     experiments.sort(key=lambda e: (e.start, e.block))
     for i, exp in enumerate(experiments, start=1):

@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # (the Spark engine writes its export without DuckDB)
 class ExportResult:
     written: dict[str, int] = field(default_factory=dict)  # table -> rows
     unavailable: dict[str, str] = field(default_factory=dict)  # table -> reason
+    notes: list[str] = field(default_factory=list)  # e.g. experiments of the input that have no rows
 
 
 def csv_text(frame: pd.DataFrame) -> str:
@@ -109,7 +110,21 @@ def export_tables(
 ) -> ExportResult:
     """One CSV per available table into out_dir (and, with zip_name, the same as one zip)."""
     computed, unavailable = compute_all(source, params, progress, tables)
-    return write_export(out_dir, computed, unavailable, source.name, params, "duckdb", zip_name)
+    result = write_export(out_dir, computed, unavailable, source.name, params, "duckdb", zip_name)
+    if "experiments" in computed:
+        result.notes += [f"experiments.csv has no rows for {message}"
+                         for message in _dropped_experiments(source, params, computed["experiments"])]
+    return result
+
+
+def _dropped_experiments(source: Source, params: Params, experiments: pd.DataFrame) -> list[str]:
+    from dashboard.core.experiment_checks import dropped_experiments
+
+    ctx = MetricContext(source, params)
+    try:
+        return dropped_experiments(ctx, produced=experiments["experiment_id"])
+    finally:
+        ctx.close()
 
 
 def write_export(out_dir: str | Path, computed: dict[str, pd.DataFrame], unavailable: dict[str, str],
@@ -167,6 +182,9 @@ def describe_params(source_name: str, params: Params) -> dict[str, str]:
         "attribution window": f"{params.window_days} days",
         "seller threshold N": str(params.n_sales),
         "offline cut-off k": str(params.k),
+        "experiments": (f"CUPED pre-period {params.pre_days} days, always-valid interval tuned for "
+                        f"{params.seq_tuning:,} users, GMV per user "
+                        + (f"capped at the {params.cap_quantile:g} quantile" if params.cap_quantile else "not capped")),
         "made at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
 

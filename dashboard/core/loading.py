@@ -82,6 +82,9 @@ class TableReport:
     # Things worth knowing that reject nothing (an encoding fallback, ignored columns, a user
     # with an extreme share of the events, traffic shares that do not sum to 1).
     notes: list[str] = field(default_factory=list)
+    # Tables keyed by experiment: experiment_id -> "column: reason" of its rows that were
+    # rejected, so that an experiment left without rows is named with the reason (never silent).
+    rejected_experiments: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def rows_rejected(self) -> int:
@@ -317,3 +320,9 @@ def _exact_money_type(source_type: str) -> bool:
         return True
     scale = re.match(r"^DECIMAL\(\d+,\s*(\d+)\)$", source_type)
     return bool(scale) and int(scale.group(1)) <= 4
+
+
+def _experiment_reason(column: str, reason: str) -> str:
+    """How a broken rule of an experiment's rejected row is named (TableReport.rejected_experiments)."""
+    return reason if reason.startswith(column) else f"{column} is {reason}" if reason.startswith("not ") \
+        else f"{column}: {reason}"

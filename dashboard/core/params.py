@@ -20,6 +20,11 @@ class Params:
     end: dt.date | None = None  # last local date to report (its whole week is reported)
     blocks: tuple[str, ...] | None = None  # None = every block
     platform: str | None = None  # None = every platform
+    # Experiments (metrics.md v2): CUPED pre-period, tuning N* of the always-valid interval, and
+    # the quantile at which money per user is winsorized (None = no capping).
+    pre_days: int = 28
+    seq_tuning: int = 10_000
+    cap_quantile: float | None = None
 
     def __post_init__(self):
         check_tz(self.tz)
@@ -31,6 +36,13 @@ class Params:
             raise ParamError(f"--k must be a whole number ≥ 1, got {self.k!r}")
         if self.start and self.end and self.end < self.start:
             raise ParamError(f"--end {self.end} is before --start {self.start}")
+        if not isinstance(self.pre_days, int) or isinstance(self.pre_days, bool) or self.pre_days < 1:
+            raise ParamError(f"--pre-days must be a whole number of days ≥ 1, got {self.pre_days!r}")
+        if not isinstance(self.seq_tuning, int) or isinstance(self.seq_tuning, bool) or self.seq_tuning < 1:
+            raise ParamError(f"--seq-tuning must be a whole number ≥ 1, got {self.seq_tuning!r}")
+        if self.cap_quantile is not None and not (isinstance(self.cap_quantile, (int, float))
+                                                  and 0.5 <= float(self.cap_quantile) < 1.0):
+            raise ParamError(f"--cap-quantile must be a number in [0.5, 1), e.g. 0.99, got {self.cap_quantile!r}")
         if self.blocks is not None:
             object.__setattr__(self, "blocks", tuple(sorted(set(self.blocks))))
 
@@ -46,6 +58,8 @@ class Params:
             "end_week": week_start(self.end) if self.end else None,
             "blocks": list(self.blocks) if self.blocks is not None else None,
             "platform": self.platform,
+            "pre_days": self.pre_days,
+            "cap_quantile": float(self.cap_quantile) if self.cap_quantile is not None else None,
         }
 
 
@@ -57,6 +71,7 @@ class Params:
             "end": self.end.isoformat() if self.end else None,
             "blocks": list(self.blocks) if self.blocks is not None else None,
             "platform": self.platform,
+            "pre_days": self.pre_days, "seq_tuning": self.seq_tuning, "cap_quantile": self.cap_quantile,
         }
 
     @classmethod
@@ -68,6 +83,9 @@ class Params:
             end=dt.date.fromisoformat(values["end"]) if values.get("end") else None,
             blocks=tuple(values["blocks"]) if values.get("blocks") is not None else None,
             platform=values.get("platform"),
+            # Absent in exports written before these options existed: their defaults.
+            pre_days=int(values.get("pre_days", 28)), seq_tuning=int(values.get("seq_tuning", 10_000)),
+            cap_quantile=float(values["cap_quantile"]) if values.get("cap_quantile") is not None else None,
         )
 
 

@@ -112,6 +112,12 @@ def _stakeholder_chart(review: WeeklyReview, stakeholder: str) -> str:
     return _figure(fig) if fig is not None else ""
 
 
+def _interval_note(row) -> str:
+    """Which interval a row shows, when it is not the raw one (CUPED-adjusted, always-valid)."""
+    kind = getattr(row, "interval", "raw")
+    return "" if kind in (None, "raw") or kind != kind else f" <small>({html.escape(str(kind))})</small>"
+
+
 def _experiments(review: WeeklyReview) -> str:
     frame = review.ended_experiments
     if frame.empty:
@@ -122,7 +128,8 @@ def _experiments(review: WeeklyReview) -> str:
         f"<tr><td class='text'>{html.escape(str(r.experiment_id))} {html.escape(str(r.name or ''))}</td>"
         f"<td class='text'>{html.escape(str(r.variant))}</td><td class='text'>{html.escape(str(r.metric))}</td>"
         f"<td>{int(r.users):,}</td><td>{html.escape(format_value(_f(r.delta_rel), 'share'))}</td>"
-        f"<td>{html.escape(format_value(_f(r.ci_low_rel), 'share'))} to {html.escape(format_value(_f(r.ci_high_rel), 'share'))}</td>"
+        f"<td>{html.escape(format_value(_f(r.ci_low_rel), 'share'))} to {html.escape(format_value(_f(r.ci_high_rel), 'share'))}"
+        f"{_interval_note(r)}</td>"
         f"<td>{html.escape(format_value(_f(r.p_adj_bh), 'p'))}</td><td class='text'>{html.escape(str(r.verdict))}</td></tr>"
         for r in frame.itertuples(index=False)
     )

@@ -15,6 +15,7 @@ import pandas as pd
 
 from dashboard.core import experiment_review, kpis
 from dashboard.core.context import MetricContext, Unavailable
+from dashboard.core.experiment_checks import dropped_experiments
 from dashboard.core.metrics import compute_table
 from dashboard.core.metrics.experiments import experiment_details
 from dashboard.core.metrics.offline_online import OLD_EXPORT, is_proxy, missing_v2_columns
@@ -85,11 +86,14 @@ def build(source: Source, params: Params, week: pd.Timestamp | None = None,
                     pass
         try:
             details = experiment_details(ctx)
+            dropped = dropped_experiments(ctx, produced=details["experiment_id"])
         except Unavailable:
-            details = None
+            details, dropped = None, []
     finally:
         ctx.close()
-    return assemble(tables, details, params, source.name, week)
+    weekly = assemble(tables, details, params, source.name, week)
+    weekly.notes += [f"Experiment {message} (it has no results)." for message in dropped]
+    return weekly
 
 
 def assemble(tables: dict[str, pd.DataFrame], details: pd.DataFrame | None, params: Params, source_name: str,
@@ -136,7 +140,7 @@ def _without_comparison(m: kpis.Movement) -> kpis.Movement:
 def ended_experiments(details: pd.DataFrame | None, week: pd.Timestamp, tz: str) -> pd.DataFrame:
     """Variants of experiments whose end falls in the week (local time), with their verdicts."""
     columns = ["experiment_id", "name", "block", "variant", "model_version", "metric", "users", "delta_rel",
-               "ci_low_rel", "ci_high_rel", "p_adj_bh", "mde_rel", "verdict", "end_ts"]
+               "ci_low_rel", "ci_high_rel", "p_adj_bh", "mde_rel", "verdict", "end_ts", "interval"]
     if details is None or details.empty:
         return pd.DataFrame(columns=columns)
     ends = pd.to_datetime(details["end_ts"]).dt.tz_localize("UTC").dt.tz_convert(tz).dt.tz_localize(None)
@@ -145,7 +149,8 @@ def ended_experiments(details: pd.DataFrame | None, week: pd.Timestamp, tz: str)
     parts = []
     for metric in REVIEW_METRICS:
         # Verdicts are judged among all experiments (BH over every variant), then cut to the week.
-        reviewed = experiment_review.review(details, metric)
+        # CUPED-adjusted where the pre-period allows it, as on the Experiments page by default
+        reviewed = experiment_review.review(details, metric, cuped=True)
         parts.append(reviewed[reviewed["experiment_id"].isin(set(ended["experiment_id"]))])
     frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
     return frame[columns].sort_values(["experiment_id", "variant", "metric"]).reset_index(drop=True)

@@ -49,7 +49,7 @@ from dashboard.core.loading import (  # shared with the Spark loader (spark/vali
     HEAVY_USER_MIN_USERS, HEAVY_USER_SHARE, KIND_WORDS, MAX_LINE_BYTES, NAME_CHARS, PROBABILITY_SUM_TOLERANCE, ROW,
     Problem, SourceError, TableReport, _csv_reason, _Dialect, _events_missing, _first_line_of, _head, _header,
     _Located, _locate_in_folder, _map_columns, _not_text, _refuse_export_folder, _refuse_nested_columns,
-    _column_notes, _short, AS_IS_KINDS, NUMERIC_TYPES, _exact_money_type,
+    _column_notes, _short, AS_IS_KINDS, NUMERIC_TYPES, _exact_money_type, _experiment_reason,
 )
 
 
@@ -506,6 +506,7 @@ def _load_table(con, table: Table, loc: _Located, now) -> TableReport:
     _create_clean_table(con, table, loc, raw, checks)
     if _count(con, table.name) < rows:
         report.problems.extend(_collect_problems(con, table.name, loc, raw, checks))
+        _note_rejected_experiments(con, table, loc, raw, checks, report)
     _resolve_keys(con, table, report)
     report.rows_loaded = _count(con, table.name)
     for name in raw.cleanup:
@@ -778,6 +779,28 @@ def _collect_problems(con, table_name: str, loc: _Located, raw: _Raw, checks: _C
     return [Problem(table_name, col, reason, n, [int(x) for x in ex]) for col, reason, n, ex in rows]
 
 
+def _note_rejected_experiments(con, table: Table, loc: _Located, raw: _Raw, checks: _Checks,
+                               report: TableReport) -> None:
+    """Per experiment_id of the rejected rows (tables keyed by experiment), the rules they broke."""
+    if "experiment_id" not in {c.name for c in table.columns}:
+        return
+    broken = ", ".join(f"CASE WHEN {f} THEN {i} END" for i, f in enumerate(checks.failures, 1))
+    rows = _scan(
+        con, loc,
+        f"""
+        SELECT DISTINCT experiment_id, list_extract($columns, _rule) AS col, list_extract($reasons, _rule) AS reason
+        FROM (
+            SELECT experiment_id, unnest(list_filter([{broken}], lambda r: r IS NOT NULL)) AS _rule
+            FROM ({checks.typed}) WHERE NOT ({checks.ok}) AND experiment_id IS NOT NULL
+        )
+        ORDER BY ALL
+        """,
+        {**raw.params, **checks.params, "columns": checks.columns, "reasons": checks.reasons},
+    ).fetchall()
+    for experiment, column, reason in rows:
+        report.rejected_experiments.setdefault(str(experiment), []).append(_experiment_reason(column, reason))
+
+
 def _resolve_keys(con, table: Table, report: TableReport) -> None:
     """Exact duplicates count once, and rows that share a key but differ are all rejected."""
     if not table.key:
@@ -957,6 +980,9 @@ def _reject_where(con, report: TableReport, column: str, reason: str, predicate:
         f"SELECT count(*), list(_row ORDER BY _row)[1:{EXAMPLE_ROWS}] FROM {table} WHERE {predicate}"
     ).fetchone()
     if count:
+        if any(c.name == "experiment_id" for c in TABLES[table].columns):  # tables keyed by experiment
+            for (experiment,) in con.execute(f"SELECT DISTINCT experiment_id FROM {table} WHERE {predicate} ORDER BY 1").fetchall():
+                report.rejected_experiments.setdefault(str(experiment), []).append(reason)
         con.execute(f"DELETE FROM {table} WHERE {predicate}")
         report.problems.append(Problem(table, column, reason, count, [int(x) for x in examples]))
         report.rows_loaded -= count

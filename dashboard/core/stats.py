@@ -565,3 +565,176 @@ def diff_correlation(a: Sequence[float | None], b: Sequence[float | None]) -> di
         p_diffs=p_diffs,
         shared_trend_warning=bool(warning),
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# experiments, v2 (metrics.md "v2 additions"): relative interval, CUPED, always-valid interval
+
+
+def standard_error(var_t, n_t, var_c, n_c) -> float | None:
+    """√(var_t/n_t + var_c/n_c); None unless both groups have n ≥ 2 and known variances."""
+    return _se(var_t, n_t, var_c, n_c)
+
+
+def relative_interval(mean_t, var_t, n_t, mean_c, var_c, n_c) -> tuple[float | None, float | None]:
+    """95 % interval of delta_rel = m_t/m_c − 1 by the delta method:
+    var = s²_t/(n_t·m_c²) + m_t²·s²_c/(n_c·m_c⁴); delta_rel ∓ Z95·√var.
+    (None, None) when m_c is 0 or None, either n < 2 or a variance is unknown."""
+    m_t, m_c = _num(mean_t), _num(mean_c)
+    if _se(var_t, n_t, var_c, n_c) is None or m_t is None or m_c is None or m_c == 0.0:
+        return None, None
+    v_t, v_c = _variance(var_t), _variance(var_c)
+    n_t, n_c = _count(n_t), _count(n_c)
+    var = v_t / (n_t * m_c ** 2) + m_t ** 2 * v_c / (n_c * m_c ** 4)
+    rel = m_t / m_c - 1.0
+    half = Z95 * math.sqrt(var)
+    return rel - half, rel + half
+
+
+def _n_var(n, var) -> float:
+    """(n − 1)·s², the sum of squares about the group mean; 0 for a group of one (s² NULL)."""
+    v = _variance(var)
+    return 0.0 if v is None or n < 2 else (n - 1) * v
+
+
+def cuped_theta(groups: Sequence[dict]) -> tuple[float, float] | None:
+    """θ = Σ(x − x̄)(y − ȳ) / Σ(x − x̄)² over every user of the groups pooled, and the pooled x̄.
+
+    Each group (variant) gives its sufficient statistics: `users`, `mean`, `pre_mean`,
+    `pre_variance`, `covariance` (sample moments, ddof 1, of y and of the pre-period x);
+    the pooled sums are Σ_v [(n_v − 1)·c_v + n_v·(x̄_v − x̄)(ȳ_v − ȳ)]. Groups without users
+    are left out. None when no user is left or Σ(x − x̄)² = 0.
+
+    Choice: Σ(x − x̄)² counts as 0 when it is below 1e-12 × (1 + Σx²), i.e. x is constant up to
+    the round-off of the per-group means (the spec's rule "Σ(x − x̄)² = 0" meant exactly).
+    """
+    used = []
+    for g in groups:
+        n = _count(g.get("users")) or 0
+        if n == 0:
+            continue
+        mx, my = _num(g.get("pre_mean")), _num(g.get("mean"))
+        if mx is None or my is None:
+            return None
+        used.append((n, mx, my, g.get("pre_variance"), _num(g.get("covariance"))))
+    total = sum(n for n, *_ in used)
+    if total == 0:
+        return None
+    x_bar = sum(n * mx for n, mx, *_ in used) / total
+    y_bar = sum(n * my for n, _, my, *_ in used) / total
+    sxx = sum(_n_var(n, vx) + n * (mx - x_bar) ** 2 for n, mx, _, vx, _ in used)
+    sxy = sum((0.0 if c is None or n < 2 else (n - 1) * c) + n * (mx - x_bar) * (my - y_bar)
+              for n, mx, my, _, c in used)
+    sum_x2 = sum(_n_var(n, vx) + n * mx * mx for n, mx, _, vx, _ in used)
+    if sxx <= 1e-12 * (1.0 + sum_x2):
+        return None
+    return sxy / sxx, x_bar
+
+
+def cuped_moments(mean, variance, pre_mean, pre_variance, covariance, theta: float, x_bar: float
+                  ) -> tuple[float | None, float | None]:
+    """Mean and sample variance of y' = y − θ·(x − x̄) within one group, from its moments:
+    mean' = ȳ − θ·(x̄_g − x̄), s²' = s²_y − 2θ·c + θ²·s²_x (None where the inputs are None).
+    Round-off below 0 becomes 0."""
+    my, mx = _num(mean), _num(pre_mean)
+    adjusted_mean = None if my is None or mx is None else my - theta * (mx - x_bar)
+    vy, vx, c = _variance(variance), _variance(pre_variance), _num(covariance)
+    if vy is None or vx is None or c is None:
+        return adjusted_mean, None
+    v = vy - 2.0 * theta * c + theta * theta * vx
+    # cancellation leaves at worst a few ulps of the terms below zero
+    return adjusted_mean, max(v, 0.0)
+
+
+CUPED_KEYS = ("delta_abs_cuped", "ci_low_cuped", "ci_high_cuped", "p_value_cuped", "variance_reduction")
+
+
+def cuped_vs_control(treatment: dict, control: dict, theta_x_bar: tuple[float, float] | None) -> dict:
+    """The CUPED columns of one variant against its control: the raw formulas (delta_vs_control)
+    applied to y' = y − θ·(x − x̄), and variance_reduction = 1 − (se_cuped / se)².
+
+    `treatment`/`control` carry users, mean, variance, pre_mean, pre_variance, covariance;
+    `theta_x_bar` is cuped_theta of every group of the experiment. All five None when θ is
+    None (Σ(x − x̄)² = 0) or the raw se is None or 0."""
+    out = dict.fromkeys(CUPED_KEYS)
+    se = _se(treatment.get("variance"), treatment.get("users"), control.get("variance"), control.get("users"))
+    if theta_x_bar is None or se is None or se == 0.0:
+        return out
+    theta, x_bar = theta_x_bar
+    m_t, v_t = cuped_moments(treatment.get("mean"), treatment.get("variance"), treatment.get("pre_mean"),
+                             treatment.get("pre_variance"), treatment.get("covariance"), theta, x_bar)
+    m_c, v_c = cuped_moments(control.get("mean"), control.get("variance"), control.get("pre_mean"),
+                             control.get("pre_variance"), control.get("covariance"), theta, x_bar)
+    adjusted = delta_vs_control(m_t, v_t, treatment.get("users"), m_c, v_c, control.get("users"))
+    out["delta_abs_cuped"] = adjusted["delta_abs"]
+    out["ci_low_cuped"] = adjusted["ci_low"]
+    out["ci_high_cuped"] = adjusted["ci_high"]
+    out["p_value_cuped"] = adjusted["p_value"]
+    se_cuped = _se(v_t, treatment.get("users"), v_c, control.get("users"))
+    out["variance_reduction"] = None if se_cuped is None else 1.0 - (se_cuped / se) ** 2
+    return out
+
+
+SEQ_ALPHA = 0.05
+
+
+def sequential_half_width(se, n_t, n_c, tuning: int = 10_000, alpha: float = SEQ_ALPHA) -> float | None:
+    """Half-width of the always-valid (mixture-SPRT) interval, safe to look at after every batch:
+    N = n_t + n_c, σ = se·√N, ρ² = (−2 ln α + ln(−2 ln α + 1)) / N*, N* = `tuning`;
+    half = σ·√( 2(Nρ² + 1)/(N²ρ²) · ln(√(Nρ² + 1)/α) ). None when se is None."""
+    s = _num(se)
+    n_t, n_c = _count(n_t), _count(n_c)
+    if s is None or n_t is None or n_c is None or n_t + n_c == 0:
+        return None
+    if not isinstance(tuning, int) or tuning < 1:
+        raise ValueError(f"tuning must be a whole number ≥ 1, got {tuning!r}")
+    n = n_t + n_c
+    sigma = s * math.sqrt(n)
+    minus_2_ln_alpha = -2.0 * math.log(alpha)
+    rho2 = (minus_2_ln_alpha + math.log(minus_2_ln_alpha + 1.0)) / tuning
+    n_rho2 = n * rho2
+    return sigma * math.sqrt(2.0 * (n_rho2 + 1.0) / (n * n * rho2) * math.log(math.sqrt(n_rho2 + 1.0) / alpha))
+
+
+def sequential_interval(delta_abs, se, n_t, n_c, tuning: int = 10_000, alpha: float = SEQ_ALPHA
+                        ) -> tuple[float | None, float | None]:
+    """(ci_low_seq, ci_high_seq) = delta_abs ∓ sequential_half_width; (None, None) when se or
+    delta_abs is None."""
+    d = _num(delta_abs)
+    half = sequential_half_width(se, n_t, n_c, tuning, alpha)
+    if d is None or half is None:
+        return None, None
+    return d - half, d + half
+
+
+def required_users_per_group(variance: float, effect_abs: float, alpha: float = 0.05, power: float = 0.8
+                             ) -> float | None:
+    """Users per group (two equal groups of variance `variance`) for the two-sided normal test to
+    detect a true absolute difference `effect_abs` with probability `power`:
+    n = 2·σ²·(z_{1−α/2} + z_power)² / effect². None when the effect is 0 or the variance unknown."""
+    v, e = _variance(variance), _num(effect_abs)
+    if v is None or e is None or e == 0.0:
+        return None
+    z = _z_two_sided(alpha) + float(_sp.ndtri(power))
+    return 2.0 * v * z * z / (e * e)
+
+
+def cuped_relative_interval(treatment: dict, control: dict, theta_x_bar: tuple[float, float] | None
+                            ) -> tuple[float | None, float | None, float | None]:
+    """(delta_rel, low, high) of the CUPED-adjusted values: m'_t/m'_c − 1 and relative_interval
+    of the adjusted means and variances (y' keeps y's expectation, x being centred on the pooled
+    x̄). Not a spec column: the pages' relative view with CUPED on. None where cuped_vs_control
+    is None or the adjusted control mean is 0."""
+    none = (None, None, None)
+    se = _se(treatment.get("variance"), treatment.get("users"), control.get("variance"), control.get("users"))
+    if theta_x_bar is None or se is None or se == 0.0:
+        return none
+    theta, x_bar = theta_x_bar
+    m_t, v_t = cuped_moments(treatment.get("mean"), treatment.get("variance"), treatment.get("pre_mean"),
+                             treatment.get("pre_variance"), treatment.get("covariance"), theta, x_bar)
+    m_c, v_c = cuped_moments(control.get("mean"), control.get("variance"), control.get("pre_mean"),
+                             control.get("pre_variance"), control.get("covariance"), theta, x_bar)
+    if m_t is None or m_c is None or m_c == 0.0:
+        return none
+    low, high = relative_interval(m_t, v_t, treatment.get("users"), m_c, v_c, control.get("users"))
+    return m_t / m_c - 1.0, low, high

@@ -58,6 +58,10 @@ def metric(source: Source | ExportedSource, name: str, params: Params) -> tuple[
 # table whose parameters it depends on.
 ANALYSES = {
     "experiment_details": ("dashboard.core.metrics.experiments", "experiment_details", "experiments"),
+    "dropped_experiments": ("dashboard.core.experiment_checks", "dropped_experiments", "experiments"),
+    "experiment_exposure": ("dashboard.core.experiment_health", "experiment_exposure", "experiments"),
+    "experiment_novelty": ("dashboard.core.experiment_health", "experiment_novelty", "experiments"),
+    "experiment_overlaps": ("dashboard.core.experiment_health", "experiment_overlaps", "experiments"),
     "offline_online_pairs": ("dashboard.core.metrics.offline_online", "offline_online_pairs", "offline_online"),
     "offline_online_predictions": ("dashboard.core.metrics.offline_online", "offline_online_predictions",
                                    "offline_online"),

@@ -1,9 +1,14 @@
 -- experiments: per-user outcome metrics of A/B tests, aggregated per variant.
 -- Grain: one row per (experiment_id, variant, metric) for every variant of experiment_variants
 -- of the selected experiments and the metrics conversion, rec_conversion, gmv_per_user,
--- clicks_per_user. users, mean and the sample variance (ddof 1) of the per-user values; the
--- comparison with the control and the SRM test are done in Python (dashboard/core/stats.py).
--- Parameters: $tz, $start_week, $end_week, $blocks, $platform (and the staging tables' $window_days).
+-- clicks_per_user. users, mean and the sample variance (ddof 1) of the per-user values y; the
+-- same of the pre-period values x ([start_ts - pre_days x 24 h, start_ts), every assigned user,
+-- 0 without activity) and the sample covariance of x and y (CUPED); the comparison with the
+-- control, CUPED and the SRM test are done in Python (dashboard/core/stats.py).
+-- With $cap_quantile (NULL = off), gmv_per_user and its x are each winsorized at that quantile
+-- (quantile_cont) of the experiment's pooled assigned users' values.
+-- Parameters: $tz, $start_week, $end_week, $blocks, $platform, $pre_days, $cap_quantile (and the
+-- staging tables' $window_days).
 -- Depends: stg_clicks, stg_attributed_lines.
 --
 -- An experiment is a self-contained unit: filters choose experiments, they never cut one.
@@ -35,7 +40,9 @@ variants as (
     from experiment_variants as v
     join selected_experiments as x using (experiment_id)
 ),
--- A user's activity counts from max(start_ts, assigned_ts) up to, not including, end_ts.
+-- A user's activity counts from max(start_ts, assigned_ts) up to, not including, end_ts (period
+-- 'y'); the pre-period (period 'x') is [start_ts - pre_days x 24 h, start_ts) for every assigned
+-- user, whenever they were assigned.
 members as (
     select
         a.experiment_id,
@@ -45,6 +52,16 @@ members as (
         x.end_ts as to_ts,
         x.block
     from assignments as a
+    join selected_experiments as x using (experiment_id)
+),
+windows as (
+    select experiment_id, user_id, 'y' as period, from_ts, to_ts, block
+    from members
+    union all
+    select
+        m.experiment_id, m.user_id, 'x' as period,
+        x.start_ts - to_days(cast($pre_days as integer)) as from_ts, x.start_ts as to_ts, m.block
+    from members as m
     join selected_experiments as x using (experiment_id)
 ),
 -- clicks that pass the filters of every event (platform; the block filter on their block)
@@ -57,11 +74,11 @@ clicks as (
 -- Two joins rather than one on `m.block is null or e.block = m.block`: the OR would leave
 -- user_id as the only hash key and pair every click with every experiment of its user.
 user_clicks as (
-    select experiment_id, user_id, count(*) as clicks
+    select experiment_id, user_id, period, count(*) as clicks
     from (
         -- an experiment on one block counts the clicks in that block
-        select m.experiment_id, m.user_id
-        from members as m
+        select m.experiment_id, m.user_id, m.period
+        from windows as m
         join clicks as e
             on e.user_id = m.user_id
             and e.block = m.block
@@ -69,8 +86,8 @@ user_clicks as (
             and e.ts < m.to_ts
         union all
         -- an experiment without a block counts the clicks in every selected block
-        select m.experiment_id, m.user_id
-        from members as m
+        select m.experiment_id, m.user_id, m.period
+        from windows as m
         join clicks as e
             on e.user_id = m.user_id
             and e.ts >= m.from_ts
@@ -85,9 +102,10 @@ user_lines as (
     select
         m.experiment_id,
         m.user_id,
+        m.period,
         sum(l.line_value) as gmv,
         max(case when l.attributed and (m.block is null or l.touch_block = m.block) then 1 else 0 end) as rec_converted
-    from members as m
+    from windows as m
     join stg_attributed_lines as l
         on l.user_id = m.user_id
         and l.ts >= m.from_ts
@@ -95,7 +113,8 @@ user_lines as (
     group by all
 ),
 -- Assigned users without any activity stay in with zeros: they are the experiment's denominator.
-per_user as (
+-- y_*: in the experiment's window; x_*: in the pre-period.
+per_user_raw as (
     select
         m.experiment_id,
         m.variant,
@@ -103,10 +122,41 @@ per_user as (
         cast(case when l.user_id is null then 0 else 1 end as double) as conversion,
         cast(coalesce(l.rec_converted, 0) as double) as rec_conversion,
         cast(coalesce(l.gmv, 0) as double) as gmv_per_user,
-        cast(coalesce(c.clicks, 0) as double) as clicks_per_user
+        cast(coalesce(c.clicks, 0) as double) as clicks_per_user,
+        cast(case when lx.user_id is null then 0 else 1 end as double) as pre_conversion,
+        cast(coalesce(lx.rec_converted, 0) as double) as pre_rec_conversion,
+        cast(coalesce(lx.gmv, 0) as double) as pre_gmv_per_user,
+        cast(coalesce(cx.clicks, 0) as double) as pre_clicks_per_user
     from members as m
-    left join user_lines as l using (experiment_id, user_id)
-    left join user_clicks as c using (experiment_id, user_id)
+    left join user_lines as l
+        on l.experiment_id = m.experiment_id and l.user_id = m.user_id and l.period = 'y'
+    left join user_clicks as c
+        on c.experiment_id = m.experiment_id and c.user_id = m.user_id and c.period = 'y'
+    left join user_lines as lx
+        on lx.experiment_id = m.experiment_id and lx.user_id = m.user_id and lx.period = 'x'
+    left join user_clicks as cx
+        on cx.experiment_id = m.experiment_id and cx.user_id = m.user_id and cx.period = 'x'
+),
+-- Capping of money (off when $cap_quantile is NULL): the cap of each experiment is the quantile
+-- of its pooled assigned users' values, one for y and one for x.
+caps as (
+    select
+        experiment_id,
+        quantile_cont(gmv_per_user, coalesce(cast($cap_quantile as double), 1.0)) as gmv_cap,
+        quantile_cont(pre_gmv_per_user, coalesce(cast($cap_quantile as double), 1.0)) as pre_gmv_cap
+    from per_user_raw
+    where $cap_quantile is not null
+    group by experiment_id
+),
+per_user as (
+    select
+        u.experiment_id, u.variant, u.user_id, u.conversion, u.rec_conversion, u.clicks_per_user,
+        u.pre_conversion, u.pre_rec_conversion, u.pre_clicks_per_user,
+        case when k.gmv_cap is not null and u.gmv_per_user > k.gmv_cap then k.gmv_cap else u.gmv_per_user end as gmv_per_user,
+        case when k.pre_gmv_cap is not null and u.pre_gmv_per_user > k.pre_gmv_cap then k.pre_gmv_cap
+            else u.pre_gmv_per_user end as pre_gmv_per_user
+    from per_user_raw as u
+    left join caps as k using (experiment_id)
 ),
 -- users, mean and variance of the four metrics in one pass over the users, then one row per metric
 per_variant_wide as (
@@ -116,12 +166,24 @@ per_variant_wide as (
         count(*) as users,
         avg(conversion) as conversion_mean,
         var_samp(conversion) as conversion_variance,
+        avg(pre_conversion) as conversion_pre_mean,
+        var_samp(pre_conversion) as conversion_pre_variance,
+        covar_samp(pre_conversion, conversion) as conversion_covariance,
         avg(rec_conversion) as rec_conversion_mean,
         var_samp(rec_conversion) as rec_conversion_variance,
+        avg(pre_rec_conversion) as rec_conversion_pre_mean,
+        var_samp(pre_rec_conversion) as rec_conversion_pre_variance,
+        covar_samp(pre_rec_conversion, rec_conversion) as rec_conversion_covariance,
         avg(gmv_per_user) as gmv_per_user_mean,
         var_samp(gmv_per_user) as gmv_per_user_variance,
+        avg(pre_gmv_per_user) as gmv_per_user_pre_mean,
+        var_samp(pre_gmv_per_user) as gmv_per_user_pre_variance,
+        covar_samp(pre_gmv_per_user, gmv_per_user) as gmv_per_user_covariance,
         avg(clicks_per_user) as clicks_per_user_mean,
-        var_samp(clicks_per_user) as clicks_per_user_variance
+        var_samp(clicks_per_user) as clicks_per_user_variance,
+        avg(pre_clicks_per_user) as clicks_per_user_pre_mean,
+        var_samp(pre_clicks_per_user) as clicks_per_user_pre_variance,
+        covar_samp(pre_clicks_per_user, clicks_per_user) as clicks_per_user_covariance
     from per_user
     group by all
 ),
@@ -142,7 +204,25 @@ per_variant as (
             when 'rec_conversion' then w.rec_conversion_variance
             when 'gmv_per_user' then w.gmv_per_user_variance
             else w.clicks_per_user_variance
-        end as variance
+        end as variance,
+        case n.metric
+            when 'conversion' then w.conversion_pre_mean
+            when 'rec_conversion' then w.rec_conversion_pre_mean
+            when 'gmv_per_user' then w.gmv_per_user_pre_mean
+            else w.clicks_per_user_pre_mean
+        end as pre_mean,
+        case n.metric
+            when 'conversion' then w.conversion_pre_variance
+            when 'rec_conversion' then w.rec_conversion_pre_variance
+            when 'gmv_per_user' then w.gmv_per_user_pre_variance
+            else w.clicks_per_user_pre_variance
+        end as pre_variance,
+        case n.metric
+            when 'conversion' then w.conversion_covariance
+            when 'rec_conversion' then w.rec_conversion_covariance
+            when 'gmv_per_user' then w.gmv_per_user_covariance
+            else w.clicks_per_user_covariance
+        end as covariance
     from per_variant_wide as w
     cross join metric_names as n
 )
@@ -157,7 +237,10 @@ select
     v.block,
     coalesce(s.users, 0) as users,
     s.mean,
-    s.variance
+    s.variance,
+    s.pre_mean,
+    s.pre_variance,
+    s.covariance
 from variants as v
 cross join metric_names as n
 left join per_variant as s

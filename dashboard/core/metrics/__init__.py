@@ -35,7 +35,10 @@ COMPOSED_OF = {"offline_online": ("experiments", "offline_metrics")}
 _SQL_PARAMETER_FIELDS = {
     "tz": "tz", "window_days": "window_days", "n_sales": "n_sales", "k": "k",
     "start_week": "start", "end_week": "end", "blocks": "blocks", "platform": "platform",
+    "pre_days": "pre_days", "cap_quantile": "cap_quantile",
 }
+# Params fields a table's Python reads besides its SQL's (the always-valid interval's tuning).
+PYTHON_PARAMETER_FIELDS = {"experiments": frozenset({"seq_tuning"})}
 
 
 def table_parameters(name: str) -> frozenset[str]:
@@ -55,6 +58,7 @@ def table_parameters(name: str) -> frozenset[str]:
                 texts.append(sql.query_text(f"staging/{dependency}"))
     for part in COMPOSED_OF.get(name, ()):
         fields |= table_parameters(part)
+    fields |= PYTHON_PARAMETER_FIELDS.get(name, frozenset())
     return frozenset(fields)
 
 

@@ -42,6 +42,7 @@ from dashboard.core.loading import (
     KIND_WORDS, MAX_LINE_BYTES, NUMERIC_TYPES, PROBABILITY_SUM_TOLERANCE, ROW, Problem, SourceError, TableReport,
     _column_notes, _csv_reason, _Dialect, _events_missing, _exact_money_type, _head, _header, _Located,
     _locate_in_folder, _map_columns, _not_text, _refuse_export_folder, _refuse_nested_columns, _short,
+    _experiment_reason,
 )
 
 # The contract's DuckDB types as Spark types (DuckDB's TIMESTAMP is a naive UTC instant, as is
@@ -218,6 +219,7 @@ class _Loader:
         report.problems.extend(csv_problems)
         if bad:
             report.problems.extend(_collect_problems(typed, table.name, checks))
+            _note_rejected_experiments(typed, table, checks, report)
         values = [
             F.coalesce(F.col(c.name), F.expr(c.default).cast(SPARK_TYPES[SQL_TYPES[c.kind]])).alias(c.name)
             if c.default else F.col(c.name) for c in table.columns
@@ -528,6 +530,21 @@ def _collect_problems(typed, table_name: str, checks: _Checks) -> list[Problem]:
     return sorted(merged.values(), key=lambda p: (-p.rows, p.column, p.reason))
 
 
+def _note_rejected_experiments(typed, table: Table, checks: _Checks, report: TableReport) -> None:
+    """Per experiment_id of the rejected rows (tables keyed by experiment), the rules they broke."""
+    from pyspark.sql import functions as F
+
+    if "experiment_id" not in {c.name for c in table.columns}:
+        return
+    broken = F.array(*[F.when(f, F.lit(i)) for i, f in enumerate(checks.failures)])
+    rules = (typed.filter(~F.col("_ok") & F.col("experiment_id").isNotNull())
+             .select("experiment_id", F.explode(F.filter(broken, lambda r: r.isNotNull())).alias("_rule"))
+             .distinct().collect())
+    said = sorted({(str(r[0]), checks.columns[r[1]], checks.reasons[r[1]]) for r in rules})
+    for experiment, column, reason in said:
+        report.rejected_experiments.setdefault(experiment, []).append(_experiment_reason(column, reason))
+
+
 def _resolve_keys(clean, table: Table, report: TableReport):
     """Exact duplicates count once, and rows that share a key but differ are all rejected."""
     from pyspark.sql import functions as F
@@ -581,6 +598,9 @@ def _reject_where(frames: dict, reports: dict, table: str, column: str, reason: 
     if not count:
         return
     examples = [int(r[0]) for r in rows.orderBy("_row").limit(EXAMPLE_ROWS).collect()]
+    if any(c.name == "experiment_id" for c in TABLES[table].columns):  # tables keyed by experiment
+        for experiment in sorted({str(r[0]) for r in rejected.select("experiment_id").distinct().collect()}):
+            reports[table].rejected_experiments.setdefault(experiment, []).append(reason)
     old = frames[table]
     frames[table] = old.join(rows, "_row", "left_anti").persist(StorageLevel.MEMORY_AND_DISK)
     frames[table].count()
