@@ -1,18 +1,21 @@
 """Benchmark: every metric table on DuckDB and on Spark (local), same source, side by side.
 
-    python bench/spark_vs_duckdb.py [--size 10M | --data FOLDER] [--runs 2] [--master local[*]]
+    python bench/spark_vs_duckdb.py [--size 1M[,10M] | --data FOLDER] [--runs 2] [--master local[*]]
 
 The source is bench/run.py's demo source of `--size` events (generated once into bench-data/,
 gitignored, and reused), or any source folder given with --data. One engine after the other,
 never both at once, `--runs` times each:
 
-- DuckDB: load + validate the source, then the ten tables in export order on one fresh
+- DuckDB: load + validate the source, then every metric table in export order on one fresh
   MetricContext (as `export` does); each table's time includes the staging tables it is the
   first to need.
-- Spark: the session is started once (the JVM); then per run: the same DuckDB load + validate
-  and the hand-off of the clean tables to Spark as Parquet (`export --engine spark` does exactly
-  this), then the ten tables on one fresh SparkMetricContext. The first table also reads the
-  hand-off into Spark's cache.
+- Spark: the session is started once (the JVM); then per run: Spark reads and validates the
+  source files itself (`dashboard/engine/spark/validate.py`, as `validate`/`export --engine spark`
+  do; DuckDB plays no part), then every metric table on one fresh SparkMetricContext. The validation
+  report must equal DuckDB's (printed).
+
+With several sizes (`--size 1M,10M`) the figures of each size are printed, then how each step's
+time grows from one size to the next (ratio of medians; 10x the events in 10x the time is linear).
 
 Printed: progress lines while it runs (stderr), then per table and for the whole export (load
 included, and load apart) the median over the runs on each engine and their ratio, each run's
@@ -41,6 +44,7 @@ from dashboard.engine.metrics import METRIC_TABLES  # noqa: E402
 # The demo lies in the past of this instant, so no row is rejected as "in the future".
 NOW = dt.datetime(2030, 1, 1)
 LOAD = "load"  # key of the load step in a run's timings
+REPORT = "validation report"  # key of the load's report among a run's results
 
 
 def say(message: str) -> None:
@@ -90,6 +94,15 @@ def timed_tables(compute_all, source, params, label: str) -> tuple[dict, dict[st
     return tables, seconds
 
 
+def validation_report(source) -> dict:
+    """What validate prints, as data: equal on both engines when they agree on the contract."""
+    return {
+        name: (r.rows_read, r.rows_loaded, r.duplicates_merged,
+               [(p.column, p.reason, p.rows, p.examples) for p in r.problems], r.notes, r.rejected_experiments)
+        for name, r in source.tables.items()
+    }
+
+
 def duckdb_run(folder: Path, params, label: str) -> tuple[dict, dict[str, float]]:
     from dashboard.engine.export import compute_all
     from dashboard.engine.source import load_source
@@ -101,27 +114,24 @@ def duckdb_run(folder: Path, params, label: str) -> tuple[dict, dict[str, float]
     say(f"{label}: loaded in {load:.1f} s")
     try:
         tables, seconds = timed_tables(compute_all, source, params, label)
+        tables[REPORT] = validation_report(source)
     finally:
         source.con.close()
     return tables, {LOAD: load, **seconds}
 
 
 def spark_run(folder: Path, params, spark, label: str) -> tuple[dict, dict[str, float]]:
-    from dashboard.engine.source import load_source
     from dashboard.engine.spark import engine
-    from dashboard.engine.spark.source import from_duckdb
+    from dashboard.engine.spark.validate import load_source
 
-    say(f"{label}: load + validate (DuckDB) and hand-off to Spark …")
+    say(f"{label}: read + validate on Spark …")
     started = time.perf_counter()
-    validated = load_source(folder, now=NOW)
-    try:
-        source = from_duckdb(validated, spark)
-    finally:
-        validated.con.close()
+    source = load_source(folder, spark, now=NOW)
     load = time.perf_counter() - started
-    say(f"{label}: loaded and handed off in {load:.1f} s")
+    say(f"{label}: read and validated in {load:.1f} s")
     try:
         tables, seconds = timed_tables(engine.compute_all, source, params, label)
+        tables[REPORT] = validation_report(source)
     finally:
         source.close()
     return tables, {LOAD: load, **seconds}
@@ -129,65 +139,92 @@ def spark_run(folder: Path, params, spark, label: str) -> tuple[dict, dict[str, 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=parse_size, default=parse_size("10M"),
-                        help="events of bench/run.py's demo source (default 10M)")
+    parser.add_argument("--size", type=lambda text: [parse_size(t) for t in text.split(",")], default=[10_000_000],
+                        help="events of bench/run.py's demo source; several sizes separated by commas (default 10M)")
     parser.add_argument("--data", type=Path, help="a source folder instead of the demo source of --size")
     parser.add_argument("--data-dir", type=Path, default=REPO / "bench-data", help="where demo sources are cached")
-    parser.add_argument("--runs", type=int, default=2, help="runs per engine (medians; at least 2)")
+    parser.add_argument("--runs", type=int, default=2, help="runs per engine (medians)")
     parser.add_argument("--master", default="local[*]")
     parser.add_argument("--driver-memory", default="10g", help="Spark driver heap (local: all of Spark)")
     args = parser.parse_args(argv)
-    if args.runs < 2:
-        parser.error("--runs: at least 2 (the figures are medians)")
+    if args.runs < 1:
+        parser.error("--runs: at least 1")
 
     from dashboard.engine.params import Params
+    from dashboard.engine.spark.session import spark_session
 
-    folder = args.data or ensure_source(args.size, args.data_dir, say)
-    events = _count_events(folder)
-    say(f"source {folder}: {events:,} events; {args.runs} runs per engine")
+    folders = [args.data] if args.data else [ensure_source(size, args.data_dir, say) for size in args.size]
     params = Params()
-    duck_runs, spark_runs = [], []
+    results = []
     with LoadSampler() as sampler:
-        sampler.phase = "duckdb"
-        for run in range(1, args.runs + 1):
-            duck_tables, seconds = duckdb_run(folder, params, f"DuckDB run {run}/{args.runs}")
-            duck_runs.append(seconds)
-            say(f"DuckDB run {run}: {sum(seconds.values()):.1f} s in all")
-
-        sampler.phase = "spark"
-        from dashboard.engine.spark.session import spark_session
-
         say(f"Spark: starting {args.master} …")
         started = time.perf_counter()
         spark = spark_session(args.master, driver_memory=args.driver_memory)
         spark_start = time.perf_counter() - started
-        say(f"Spark {spark.version} started in {spark_start:.1f} s")
+        version = spark.version
+        say(f"Spark {version} started in {spark_start:.1f} s")
         try:
-            for run in range(1, args.runs + 1):
-                spark_tables, seconds = spark_run(folder, params, spark, f"Spark run {run}/{args.runs}")
-                spark_runs.append(seconds)
-                say(f"Spark run {run}: {sum(seconds.values()):.1f} s in all")
+            for folder in folders:
+                events = _count_events(folder)
+                say(f"source {folder}: {events:,} events; {args.runs} runs per engine")
+                duck_runs, spark_runs = [], []
+                sampler.phase = f"duckdb {folder}"
+                for run in range(1, args.runs + 1):
+                    duck_tables, seconds = duckdb_run(folder, params, f"DuckDB run {run}/{args.runs}")
+                    duck_runs.append(seconds)
+                    say(f"DuckDB run {run}: {sum(seconds.values()):.1f} s in all")
+                sampler.phase = f"spark {folder}"
+                for run in range(1, args.runs + 1):
+                    spark_tables, seconds = spark_run(folder, params, spark, f"Spark run {run}/{args.runs}")
+                    spark_runs.append(seconds)
+                    say(f"Spark run {run}: {sum(seconds.values()):.1f} s in all")
+                sampler.phase = None
+                same_report = duck_tables.pop(REPORT) == spark_tables.pop(REPORT)
+                agree = _agree(duck_tables, spark_tables)
+                print_report(events, folder, args, version, spark_start, duck_runs, spark_runs, agree, same_report,
+                             sampler)
+                results.append((events, duck_runs, spark_runs))
         finally:
-            version = spark.version
             spark.stop()
-        sampler.phase = None
-
-    agree = _agree(duck_tables, spark_tables)
-    print_report(events, folder, args, version, spark_start, duck_runs, spark_runs, agree, sampler)
+    if len(results) > 1:
+        print_growth(results)
     return 0
 
 
-def print_report(events, folder, args, version, spark_start, duck_runs, spark_runs, agree, sampler) -> None:
+def print_growth(results) -> None:
+    """How each step's median time grows from one size to the next."""
+    def steps(runs):
+        return {
+            "load + validate": statistics.median(r[LOAD] for r in runs),
+            "all tables": statistics.median(sum(v for k, v in r.items() if k != LOAD) for r in runs),
+            "whole export": statistics.median(sum(r.values()) for r in runs),
+        }
+
+    print()
+    print("# How time grows (median seconds; ratio to the previous size)")
+    print()
+    print("| step | engine | " + " | ".join(f"{events:,} events" for events, _, _ in results) + " |")
+    print("|---|---|" + "---:|" * len(results))
+    for engine, index in (("DuckDB", 1), ("Spark", 2)):
+        per_size = [steps(result[index]) for result in results]
+        for step in per_size[0]:
+            cells = [f"{per_size[0][step]:.1f}"] + [
+                f"{now[step]:.1f} ({now[step] / before[step]:.1f}x)" for before, now in zip(per_size, per_size[1:])]
+            print(f"| {step} | {engine} | " + " | ".join(cells) + " |")
+
+
+def print_report(events, folder, args, version, spark_start, duck_runs, spark_runs, agree, same_report,
+                 sampler) -> None:
     def median(runs, key):
         return statistics.median(run[key] for run in runs)
 
     def all_tables(run):
         return sum(v for k, v in run.items() if k != LOAD)
 
-    rows = [("load + validate" + " (Spark: + hand-off)", median(duck_runs, LOAD), median(spark_runs, LOAD))]
+    rows = [("load + validate (Spark: from the files, on Spark)", median(duck_runs, LOAD), median(spark_runs, LOAD))]
     rows += [(f"  {name}", median(duck_runs, name), median(spark_runs, name)) for name in METRIC_TABLES]
     rows += [
-        ("all ten tables (load apart)", statistics.median(map(all_tables, duck_runs)),
+        ("all tables (load apart)", statistics.median(map(all_tables, duck_runs)),
          statistics.median(map(all_tables, spark_runs))),
         ("whole export (load included)", statistics.median(sum(r.values()) for r in duck_runs),
          statistics.median(sum(r.values()) for r in spark_runs)),
@@ -208,9 +245,11 @@ def print_report(events, folder, args, version, spark_start, duck_runs, spark_ru
         print(f"{name} runs: " + "; ".join(
             f"load {r[LOAD]:.1f} + tables {all_tables(r):.1f} = {sum(r.values()):.1f} s" for r in runs))
     print(f"tables agree between the engines (rtol 1e-9): {agree}")
-    print(f"load average (1 min) during the DuckDB runs: {sampler.summary('duckdb')}; "
-          f"during Spark: {sampler.summary('spark')} ({os.cpu_count()} cores: above that, other processes "
-          f"shared them)")
+    print(f"validation reports equal (rows read, loaded, merged, every problem and warning): "
+          f"{'yes' if same_report else 'NO'}")
+    print(f"load average (1 min) during the DuckDB runs: {sampler.summary(f'duckdb {folder}')}; "
+          f"during Spark: {sampler.summary(f'spark {folder}')} ({os.cpu_count()} cores: above that, other "
+          f"processes shared them)")
 
 
 def _seconds(value: float) -> str:

@@ -53,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser("validate", help="check a source against the data contract")
     validate.add_argument("source", type=Path)
+    validate.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb",
+                          help="who reads and checks the files: DuckDB in this process (default) or Apache Spark")
+    validate.add_argument("--spark-master", metavar="URL",
+                          help="Spark master with --engine spark (default local[*]: every core of this machine)")
     add_reload_option(validate)
 
     export = commands.add_parser("export", help="write every metric table as CSV")
@@ -105,7 +109,7 @@ def add_reload_option(parser: argparse.ArgumentParser) -> None:
 
 
 def load_validated(path: Path, args):
-    """The source, from its validated copy when its files are unchanged (dashboard/core/cache.py)."""
+    """The source, from its validated copy when its files are unchanged (dashboard/engine/cache.py)."""
     from dashboard.engine import cache
 
     return cache.load(path, reload=args.reload, say=say)
@@ -154,8 +158,14 @@ def cmd_generate(args) -> int:
 
 def cmd_validate(args) -> int:
     from dashboard.engine.families import families
-    from dashboard.engine.source import SourceError
+    from dashboard.engine.loading import SourceError
 
+    if args.engine == "spark":
+        return cmd_validate_spark(args)
+    if args.spark_master:
+        from dashboard.engine.params import ParamError
+
+        raise ParamError("--spark-master needs --engine spark")
     try:
         source = load_validated(args.source, args)
     except SourceError as exc:
@@ -163,6 +173,12 @@ def cmd_validate(args) -> int:
             print(f"error: {problem}")
         print("source is not usable")
         return EXIT_UNUSABLE
+    print_validation(source, families(source))
+    return EXIT_OK
+
+
+def print_validation(source, source_families) -> None:
+    """The validation report, whichever engine read the source."""
     print(f"source: {source.name}")
     for report in source.tables.values():
         print(
@@ -175,15 +191,37 @@ def cmd_validate(args) -> int:
         for note in report.notes:
             print(f"    warning: {note}")
     print("metric tables:")
-    for family in families(source):
+    for family in source_families:
         status = "available" if family.available else "unavailable"
         print(f"  {family.table:<24} {status}{': ' + family.note if family.note else ''}")
+
+
+def cmd_validate_spark(args) -> int:
+    """validate --engine spark: Spark reads and checks the files (docs/scale-out.md); same report."""
+    from dashboard.engine.families import families
+    from dashboard.engine.loading import SourceError
+    from dashboard.engine.spark.engine import EngineUnavailable, validate
+
+    try:
+        source = validate(args.source, master=args.spark_master, progress=say)
+    except EngineUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_ARGS
+    except SourceError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}")
+        print("source is not usable")
+        return EXIT_UNUSABLE
+    try:
+        print_validation(source, families(source))
+    finally:
+        source.close()
     return EXIT_OK
 
 
 def cmd_export(args) -> int:
     from dashboard.engine.export import export_tables
-    from dashboard.engine.source import SourceError
+    from dashboard.engine.loading import SourceError
 
     params = params_from_args(args)
     if args.engine == "spark":
@@ -220,7 +258,7 @@ def say_written(args, result, started: float) -> int:
 
 def cmd_export_spark(args, params) -> int:
     """export --engine spark: the same tables and files, computed by Spark (docs/scale-out.md)."""
-    from dashboard.engine.source import SourceError
+    from dashboard.engine.loading import SourceError
     from dashboard.engine.spark.engine import EngineUnavailable, export
 
     started = time.perf_counter()

@@ -12,8 +12,9 @@ A copy is used only while all of this is unchanged (its key):
   real path, size, modification time and a hash of its metadata — a Parquet file's footer, else
   its first and last 64 KiB (the whole file when it is smaller), so a rewrite that keeps the size
   and the time is still seen in the metadata or the ends of the file;
-- the code that decides what is valid: contract.py, every file of source/, this module and DuckDB's version,
-  so a change of the validation rules retires every copy.
+- the code that decides what is valid: contract.py, loading.py (what the DuckDB and Spark loaders
+  share: CSV header and dialect, column mapping, report words), every file of source/, this module
+  and DuckDB's version, so a change of the validation rules retires every copy.
 And the time of loading: rows more than a day in the future are rejected, relative to "now". A
 copy made at t0 gives exactly a fresh load's result at any later t1 when no row was rejected as
 in the future (every row then passed that rule at t0 and passes it with the later limit too).
@@ -75,7 +76,7 @@ UNUSED_DAYS = 30
 ARROW_BATCH = 1 << 17
 # The code whose text decides what a clean table and a report are: these files of the engine and
 # every file of these packages (a file added to a package counts as soon as it exists).
-CODE_FILES = ("contract.py", "cache.py")
+CODE_FILES = ("contract.py", "loading.py", "cache.py")
 CODE_PACKAGES = ("source",)
 
 log = logging.getLogger(__name__)

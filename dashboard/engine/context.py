@@ -20,12 +20,15 @@ import json
 import re
 import threading
 import weakref
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from dashboard.engine import sql
 from dashboard.engine.params import Params
-from dashboard.engine.source import Source
+
+if TYPE_CHECKING:  # (the Spark engine runs the metric modules without DuckDB)
+    from dashboard.engine.source import Source
 
 _DEPENDS = re.compile(r"^--.*Depends:\s*([a-z_, ]+)", re.MULTILINE)
 

@@ -12,7 +12,7 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import pandas as pd
 
@@ -22,7 +22,10 @@ from dashboard.engine.params import Params
 # EXPORT_INFO, written beside the CSV files: the parameters they were computed with, so that the
 # dashboard can open the folder (exported.py) and say which filters made its numbers; the loader
 # knows it too, to tell an export folder from a source.
-from dashboard.engine.source import EXPORT_INFO, Source
+from dashboard.engine.loading import EXPORT_INFO
+
+if TYPE_CHECKING:  # (the Spark engine writes its export without DuckDB)
+    from dashboard.engine.source import Source
 
 
 @dataclass

@@ -12,9 +12,12 @@ from __future__ import annotations
 import functools
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import duckdb
 import pandas as pd
+
+if TYPE_CHECKING:  # (the Spark engine reads query_text without DuckDB)
+    import duckdb
 
 QUERIES_DIR = Path(__file__).resolve().parents[2] / "queries"
 

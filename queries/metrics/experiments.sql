@@ -4,7 +4,7 @@
 -- clicks_per_user. users, mean and the sample variance (ddof 1) of the per-user values y; the
 -- same of the pre-period values x ([start_ts - pre_days x 24 h, start_ts), every assigned user,
 -- 0 without activity) and the sample covariance of x and y (CUPED); the comparison with the
--- control, CUPED and the SRM test are done in Python (dashboard/core/stats.py).
+-- control, CUPED and the SRM test are done in Python (dashboard/engine/stats.py).
 -- With $cap_quantile (NULL = off), gmv_per_user and its x are each winsorized at that quantile
 -- (quantile_cont) of the experiment's pooled assigned users' values.
 -- Parameters: $tz, $start_week, $end_week, $blocks, $platform, $pre_days, $cap_quantile (and the

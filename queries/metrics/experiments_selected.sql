@@ -2,7 +2,7 @@
 -- experiments.sql: block selected or none, [start_ts, end_ts) overlapping the selected weeks),
 -- and its loaded variant rows, control rows and assignments. An experiment of this list
 -- without rows in the experiments table is named, with the reason, by
--- dashboard/core/experiment_checks.py (nothing disappears silently).
+-- dashboard/engine/experiment_checks.py (nothing disappears silently).
 -- Parameters: $tz, $start_week, $end_week, $blocks.
 with selected as (
     select

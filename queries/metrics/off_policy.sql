@@ -1,6 +1,6 @@
 -- off_policy: what each candidate policy's click rate would have been, from logged impressions.
 -- Grain: one row per candidate (model_version, block): the sums the estimators need (IPS, SNIPS,
--- DR; dashboard/core/off_policy_estimators.py turns them into estimates, intervals and ESS).
+-- DR; dashboard/engine/off_policy_estimators.py turns them into estimates, intervals and ESS).
 -- Parameters: $tz, $blocks, $platform, $start_week, $end_week. Depends: stg_clicks, stg_tz.
 --
 -- Reward: r = 1 when a click of the same user, block and item is matched to the impression. Each

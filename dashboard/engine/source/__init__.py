@@ -34,13 +34,18 @@ The package, by job (each file one):
 - `table.py`   one table: columns matched to the contract, read once, checked, kept clean;
 - `rules.py`   the contract's rules for one table as SQL, rejected rows counted;
 - `across.py`  checks across tables (experiments, target policies, traffic shares);
-- `report.py`  what a load gives back (Source, TableReport, Problem, SourceError).
+- `report.py`  what a load gives back (Source, with its DuckDB connection).
+
+What the DuckDB loader shares with the Spark loader (`engine/spark/validate.py`) lives, once,
+outside this package and free of DuckDB: `engine/loading.py` (the report types TableReport,
+Problem and SourceError, the CSV header and dialect, the mapping of a file's columns to the
+contract's, finding a folder's table files, the words of the report).
 """
 from __future__ import annotations
 
+from dashboard.engine.loading import EXPORT_INFO, FILE_SUFFIXES, ROW, Problem, SourceError, TableReport
 from dashboard.engine.source.load import load_source, new_connection
-from dashboard.engine.source.locate import EXPORT_INFO
-from dashboard.engine.source.report import FILE_SUFFIXES, ROW, Problem, Source, SourceError, TableReport
+from dashboard.engine.source.report import Source
 
 __all__ = ["EXPORT_INFO", "FILE_SUFFIXES", "ROW", "Problem", "Source", "SourceError", "TableReport",
            "load_source", "new_connection"]

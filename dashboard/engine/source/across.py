@@ -3,12 +3,10 @@ users; absent optional tables created empty."""
 from __future__ import annotations
 
 from dashboard.engine.contract import SQL_TYPES, TABLES
-from dashboard.engine.source.report import EXAMPLE_ROWS, Problem, TableReport, _short
-
-
-# A user with at least this share of all events (and this many events) is named in a note.
-# (A source of a handful of users, e.g. a test, is not flagged: there a large share is normal.)
-HEAVY_USER_SHARE, HEAVY_USER_MIN_EVENTS, HEAVY_USER_MIN_USERS = 0.05, 1_000, 20
+from dashboard.engine.loading import (
+    EXAMPLE_ROWS, HEAVY_USER_MIN_EVENTS, HEAVY_USER_MIN_USERS, HEAVY_USER_SHARE, PROBABILITY_SUM_TOLERANCE,
+    Problem, TableReport, _short,
+)
 
 
 # --- checks across tables ---------------------------------------------------------------------
@@ -46,10 +44,6 @@ def _check_experiments(con, reports: dict[str, TableReport]) -> None:
             "variant not in experiment_variants for this experiment",
             "(experiment_id, variant) NOT IN (SELECT (experiment_id, variant) FROM experiment_variants)",
         )
-
-
-# A candidate's probabilities at one slot may sum to at most 1 plus this rounding allowance.
-PROBABILITY_SUM_TOLERANCE = 1e-9
 
 
 def _check_target_policies(con, reports: dict[str, TableReport]) -> None:

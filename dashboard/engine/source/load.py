@@ -17,11 +17,11 @@ from dashboard.engine.source.across import (
     _check_experiments, _check_target_policies, _create_absent_tables, _note_heavy_users,
     _note_traffic_shares,
 )
-from dashboard.engine.source.locate import (
-    _attach, _events_missing, _locate_in_database, _locate_in_folder, _refuse_export_folder,
-    _refuse_state_definitions,
+from dashboard.engine.loading import (
+    SourceError, TableReport, _events_missing, _locate_in_folder, _refuse_export_folder,
 )
-from dashboard.engine.source.report import Source, SourceError, TableReport, _first_line
+from dashboard.engine.source.locate import _attach, _locate_in_database, _refuse_state_definitions
+from dashboard.engine.source.report import Source, _first_line
 from dashboard.engine.source.table import _load_table
 
 

@@ -7,42 +7,11 @@ from pathlib import Path
 
 import duckdb
 
-from dashboard.engine.guard import is_inside
-from dashboard.engine.source.report import (
-    FILE_SUFFIXES, SourceError, _Located, _first_line, _short, _sql_string,
-)
+from dashboard.engine.loading import SourceError, _Located, _short
+from dashboard.engine.source.report import _first_line, _sql_string
 
 
 # --- finding tables ---------------------------------------------------------------------------
-
-# The file `export` writes beside the metric tables (export.EXPORT_INFO; export.py imports this module).
-EXPORT_INFO = "export.json"
-
-
-def _refuse_export_folder(folder: Path) -> None:
-    """An export's folder holds metric tables (one is named `experiments`), not a data source."""
-    if (folder / EXPORT_INFO).is_file() and not any((folder / f"events{s}").is_file() for s in FILE_SUFFIXES):
-        raise SourceError([
-            f"{folder}: this is an export folder (it has {EXPORT_INFO}): its files are metric tables computed by "
-            "'export', not a data source. Point to the source the export was made from, or open this folder "
-            "on the Data page to look at its tables"
-        ])
-
-
-def _locate_in_folder(folder: Path, table: str, allowed_dirs) -> _Located | str | None:
-    candidates = [folder / f"{table}{suffix}" for suffix in FILE_SUFFIXES]
-    present = [p for p in candidates if p.is_file()]
-    if not present:
-        return None
-    if len(present) > 1:
-        names = ", ".join(p.name for p in present)
-        return f"{folder}: table '{table}' is given by several files ({names}); keep one"
-    file = present[0]
-    real = file.resolve()
-    if allowed_dirs is not None and not is_inside(real, allowed_dirs):
-        return f"{file.name}: is a link to a file outside the folders this server may read; copy the file instead"
-    kind = "parquet" if file.name.endswith(".parquet") else "csv"
-    return _Located(table, file.name, kind, real)
 
 
 def _attach(con, db: Path) -> None:
@@ -113,11 +82,3 @@ def _locate_in_database(con, db: Path, table: str) -> _Located | None:
     return _Located(table, f"{db.name}:{table}", "duckdb", None) if exists else None
 
 
-def _events_missing(path: Path, is_folder: bool) -> str:
-    if not is_folder:
-        return f"{path}: the required table 'events' is missing (the database has no table or view named events)"
-    near = sorted(p.name for p in path.iterdir() if p.name.lower().startswith("events.") and p.is_file())[:3]
-    hint = ""
-    if near:
-        hint = f"; found {', '.join(near)}: table files are named in lower case and end in .parquet, .csv or .csv.gz"
-    return f"{path}: the required table 'events' is missing (looked for events.parquet, events.csv, events.csv.gz){hint}"

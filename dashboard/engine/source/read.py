@@ -2,25 +2,14 @@
 dialect and encoding found from the head; malformed rows counted, never dropped silently)."""
 from __future__ import annotations
 
-import codecs
-import csv
-import gzip
-import re
-import zlib
 from dataclasses import dataclass, field
 
 import duckdb
 
-from dashboard.engine.source.report import EXAMPLE_ROWS, Problem, ROW, SourceError, _Located, _first_line
-
-
-# CSV: the delimiter is the one of these that the header line uses most (ties: this order).
-CSV_DELIMITERS = (",", ";", "\t", "|")
-DELIMITER_NAMES = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}
-# How much of a CSV file is read in Python to see whether it is text and to read its header.
-HEAD_BYTES = 1 << 20
-# DuckDB's default maximum CSV line size; a longer row is a rejected row.
-MAX_LINE_BYTES = 2_000_000
+from dashboard.engine.loading import (
+    EXAMPLE_ROWS, MAX_LINE_BYTES, ROW, Problem, SourceError, _csv_reason, _Dialect, _Located,
+)
+from dashboard.engine.source.report import _first_line
 
 
 # --- reading one file into positional columns c0, c1, … ----------------------------------------
@@ -100,83 +89,6 @@ def _read_database(con, loc: _Located) -> _Raw:
     cols = _positional(len(names))
     relation = f"(SELECT row_number() OVER () AS _row, {cols} FROM src.{loc.table} AS _f({cols}))"
     return _Raw(relation, {}, names, types)
-
-
-def _head(loc: _Located) -> bytes:
-    """The first bytes of a CSV file, decompressed when it is gzipped."""
-    try:
-        if loc.origin.endswith(".gz"):
-            with gzip.open(loc.path, "rb") as f:
-                return f.read(HEAD_BYTES)
-        with open(loc.path, "rb") as f:
-            return f.read(HEAD_BYTES)
-    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
-        raise SourceError([f"{loc.origin}: not a readable gzip file ({exc})"]) from None
-    except OSError as exc:
-        raise SourceError([f"{loc.origin}: cannot be read ({exc.strerror or exc.__class__.__name__})"]) from None
-
-
-@dataclass(frozen=True)
-class _Dialect:
-    """How a CSV file is split: its delimiter, and whether an Excel `sep=` line comes first."""
-
-    delimiter: str
-    skip: int = 0  # lines before the header (an Excel `sep=;` line)
-    # Whether the file's first bytes hold a NUL: a header without the required columns then means
-    # a binary file, and is called that.
-    binary_hint: bool = False
-
-    @property
-    def name(self) -> str:
-        return DELIMITER_NAMES.get(self.delimiter, f"'{self.delimiter}'")
-
-
-# Excel writes `sep=;` as the first line to say which delimiter the file uses.
-_EXCEL_SEP = re.compile(r"^sep=(.)$", re.IGNORECASE)
-
-
-def _first_line_of(data: bytes) -> tuple[bytes, bytes]:
-    """The first line and the rest, for any line ending: LF, CRLF or a bare CR (old Mac files)."""
-    line = re.match(rb"[^\r\n]*", data).group(0)
-    rest = data[len(line):]
-    rest = rest[2:] if rest.startswith(b"\r\n") else rest[1:]
-    return line, rest
-
-
-def _not_text(loc: _Located) -> str:
-    return (f"{loc.origin}: not a text file (it contains NUL bytes: binary data, or text saved as UTF-16); "
-            "save the table as CSV in UTF-8")
-
-
-def _header(loc: _Located, head: bytes) -> tuple[list[str], _Dialect]:
-    """The header row's column names and how the file is split (its delimiter, an Excel sep line)."""
-    if not head:
-        raise SourceError([
-            f"{loc.origin}: the file is empty (0 bytes); a CSV file needs at least a header row with the column names"
-        ])
-    first, rest = _first_line_of(head)
-    skip = 0
-    sep = _EXCEL_SEP.match(first.decode("latin-1").lstrip("\ufeff").replace("\xef\xbb\xbf", "", 1))
-    if sep:
-        # Excel's `sep=;` line: the delimiter it names, and the header is the next line.
-        first, rest = _first_line_of(rest)
-        skip = 1
-    if b"\x00" in first or head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        # A NUL in the header: binary data or UTF-16. (A NUL in a data row rejects that row.)
-        raise SourceError([_not_text(loc)])
-    if not rest and len(head) == HEAD_BYTES:
-        raise SourceError([f"{loc.origin}: the first line is longer than {HEAD_BYTES:,} bytes; it is not a header row"])
-    # Only the header is decoded here (for its names); the whole file's encoding is decided below.
-    text = codecs.getincrementaldecoder("utf-8")(errors="replace").decode(first, final=False)
-    text = text.lstrip("\ufeff")
-    delimiter = sep.group(1) if sep else max(CSV_DELIMITERS, key=text.count)
-    if not text.strip():
-        raise SourceError([f"{loc.origin}: the first line is empty; a CSV file starts with a header row with the column names"])
-    try:
-        names = next(csv.reader([text], delimiter=delimiter, quotechar='"'), [])
-    except csv.Error:  # e.g. a name longer than the csv module's field limit
-        names = text.split(delimiter)
-    return [n.strip() for n in names] or [""], _Dialect(delimiter, skip, b"\x00" in head)
 
 
 def _csv_raw(loc: _Located, names: list[str], dialect: _Dialect, encoding: str, keep_rejects: bool = True) -> _Raw:
@@ -273,16 +185,6 @@ def _renumber(con, rows: str, table: str, bad: list[tuple[int, str, str]]) -> No
     )
     con.execute(f"DROP TABLE _bad_{table}")
     con.execute(f"DROP TABLE _steps_{table}")
-
-
-def _csv_reason(error_type: str, n: int) -> str:
-    return {
-        "TOO MANY COLUMNS": f"more fields than the {n} of the header",
-        "MISSING COLUMNS": f"fewer fields than the {n} of the header",
-        "UNQUOTED VALUE": "bad quoting: a quote not closed, or text after a closing quote (a quote inside a quoted value is written twice: \"\")",
-        "INVALID ENCODING": "bytes that are not UTF-8 text",
-        "LINE SIZE OVER MAXIMUM": f"longer than {MAX_LINE_BYTES:,} bytes",
-    }.get(error_type, error_type.lower())
 
 
 def _count(con, relation: str) -> int:

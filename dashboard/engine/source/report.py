@@ -1,57 +1,17 @@
-"""What loading gives back: the Source, its report per table and problems, SourceError, and
-the helpers that word messages (names cut short, a DuckDB error's first line)."""
+"""What a DuckDB load gives back: the Source (its connection and its report per table), and the
+DuckDB helpers that word messages (a DuckDB error's first line, a path as an SQL literal).
+
+The report types themselves (TableReport, Problem, SourceError) are engine-free and shared with
+the Spark loader: `dashboard/engine/loading.py`."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
-
-FILE_SUFFIXES = (".parquet", ".csv", ".csv.gz")
-EXAMPLE_ROWS = 5
-# File-derived names (columns, ids) quoted in messages are cut to this many characters.
-NAME_CHARS = 40
-ROW = "(row)"  # the `column` of a problem that concerns a whole CSV row
-
-
-class SourceError(Exception):
-    """The source cannot be used; `problems` lists one plain sentence per cause."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("; ".join(problems))
-
-
-@dataclass
-class Problem:
-    table: str
-    column: str
-    reason: str
-    rows: int
-    examples: list[int]
-
-
-@dataclass
-class TableReport:
-    table: str
-    origin: str  # file name or `file.duckdb:table`
-    rows_read: int = 0
-    rows_loaded: int = 0
-    duplicates_merged: int = 0
-    columns_present: tuple[str, ...] = ()
-    problems: list[Problem] = field(default_factory=list)
-    # Things worth knowing that reject nothing (an encoding fallback, ignored columns, a user
-    # with an extreme share of the events, traffic shares that do not sum to 1).
-    notes: list[str] = field(default_factory=list)
-    # Tables keyed by experiment: experiment_id -> "column: reason" of its rows that were
-    # rejected, so that an experiment left without rows is named with the reason (never silent).
-    rejected_experiments: dict[str, list[str]] = field(default_factory=dict)
-
-    @property
-    def rows_rejected(self) -> int:
-        return self.rows_read - self.rows_loaded - self.duplicates_merged
+from dashboard.engine.loading import TableReport
 
 
 @dataclass(eq=False)  # one loaded source is one database: identity, not field equality
@@ -82,19 +42,6 @@ class Source:
     def notes(self) -> list[tuple[str, str]]:
         """(table, note) for every table's notes: warnings that reject nothing."""
         return [(r.table, note) for r in self.tables.values() for note in r.notes]
-
-
-@dataclass(frozen=True)
-class _Located:
-    table: str
-    origin: str  # what messages call it: the file name, or `file.duckdb:table`
-    kind: str  # "csv", "parquet" or "duckdb"
-    path: Path | None  # the real file (None for a table of a .duckdb file)
-
-
-def _short(text) -> str:
-    text = str(text).replace("\n", " ").replace("\r", " ")
-    return text if len(text) <= NAME_CHARS else text[: NAME_CHARS - 1] + "…"
 
 
 def _sql_string(path: Path) -> str:

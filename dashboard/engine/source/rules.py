@@ -2,27 +2,19 @@
 keys; the rows that break them rejected and counted per column and reason."""
 from __future__ import annotations
 
-import datetime as dt
 import re
 from dataclasses import dataclass, field
 
 from dashboard.engine.contract import (
     Column, EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, MAX_MONEY, SQL_TYPES, Table,
 )
+from dashboard.engine.loading import (
+    AS_IS_KINDS, EXAMPLE_ROWS, FUTURE_TOLERANCE, KIND_WORDS, NUMERIC_TYPES, Problem, SourceError, TableReport,
+    _exact_money_type, _experiment_reason, _Located,
+)
 from dashboard.engine.source.read import _Raw, _count, _scan
-from dashboard.engine.source.report import EXAMPLE_ROWS, Problem, SourceError, TableReport, _Located
 
 
-FUTURE_TOLERANCE = dt.timedelta(days=1)
-
-
-# Kinds whose value is used as it is when the source column already has the contract's type
-# (a typed Parquet file or DuckDB table): no cast, and no check whether it parses. A CSV column
-# is text, so there only ids and strings are. (`number` is not among them: NaN and infinity
-# are rejected.)
-AS_IS_KINDS = ("id", "string", "timestamp", "money", "int", "bool", "date")
-# DuckDB types of numbers, as DESCRIBE names them.
-NUMERIC_TYPES = r"^(U?(TINY|SMALL|HUGE)?INT(EGER)?|U?BIGINT|DECIMAL|DOUBLE|FLOAT|REAL)"
 # Characters that make an id or required text blank when it has nothing else (tab, line breaks,
 # no-break space), as SQL: `trim(value, BLANK) = ''`.
 BLANK = "' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13) || chr(160)"
@@ -57,16 +49,6 @@ def _typed(column: Column, source: str, source_type: str) -> tuple[str, bool]:
     if column.kind == "number":
         return f"CASE WHEN isfinite(TRY_CAST({source} AS DOUBLE)) THEN TRY_CAST({source} AS DOUBLE) END", True
     return f"TRY_CAST({source} AS {SQL_TYPES[column.kind]})", True
-
-
-KIND_WORDS = {
-    "timestamp": "not a timestamp",
-    "money": "not an amount",
-    "int": "not an integer",
-    "number": "not a number",
-    "bool": "not true/false",
-    "date": "not a date",
-}
 
 
 @dataclass
@@ -179,14 +161,6 @@ def _checks(table: Table, raw: _Raw, mapping: dict[str, str], present: tuple[str
     return checks
 
 
-def _exact_money_type(source_type: str) -> bool:
-    """Whether every value of this type has at most four decimals (integers, DECIMAL(p, s ≤ 4))."""
-    if re.match(r"^(U?(TINY|SMALL|HUGE)?INT(EGER)?|U?BIGINT)$", source_type):
-        return True
-    scale = re.match(r"^DECIMAL\(\d+,\s*(\d+)\)$", source_type)
-    return bool(scale) and int(scale.group(1)) <= 4
-
-
 def _count_rows(con, loc: _Located, raw: _Raw, checks: _Checks) -> tuple[int, list[tuple[int, int]]]:
     """Rows read, and for each column whose values may not parse: (values given, values parsed).
 
@@ -271,9 +245,7 @@ def _note_rejected_experiments(con, table: Table, loc: _Located, raw: _Raw, chec
         {**raw.params, **checks.params, "columns": checks.columns, "reasons": checks.reasons},
     ).fetchall()
     for experiment, column, reason in rows:
-        said = reason if reason.startswith(column) else f"{column} is {reason}" if reason.startswith("not ") \
-            else f"{column}: {reason}"
-        report.rejected_experiments.setdefault(str(experiment), []).append(said)
+        report.rejected_experiments.setdefault(str(experiment), []).append(_experiment_reason(column, reason))
 
 
 def _resolve_keys(con, table: Table, report: TableReport) -> None:

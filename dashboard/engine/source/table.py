@@ -2,14 +2,15 @@
 once, checked by the rules of rules.py and kept as a clean table."""
 from __future__ import annotations
 
-import re
-
 from dashboard.engine.contract import Table
-from dashboard.engine.source.read import (
-    _Dialect, _Raw, _count, _csv_problems, _csv_raw, _csv_rejected, _has_non_ascii, _head, _header,
-    _not_text, _read_database, _read_parquet, _renumber, _scan,
+from dashboard.engine.loading import (
+    Problem, SourceError, TableReport, _column_notes, _Dialect, _head, _header, _Located, _map_columns,
+    _not_text, _refuse_nested_columns,
 )
-from dashboard.engine.source.report import Problem, SourceError, TableReport, _Located, _short
+from dashboard.engine.source.read import (
+    _Raw, _count, _csv_problems, _csv_raw, _csv_rejected, _has_non_ascii, _read_database, _read_parquet,
+    _renumber, _scan,
+)
 from dashboard.engine.source.rules import (
     _checks, _collect_problems, _count_rows, _create_clean_table, _note_rejected_experiments,
     _refuse_unparseable_columns, _resolve_keys,
@@ -102,59 +103,3 @@ def _read_csv_rows(con, table: Table, loc: _Located, raw: _Raw, mapping: dict[st
     return rows, problems
 
 
-def _map_columns(table: Table, loc: _Located, raw: _Raw) -> dict[str, str]:
-    """Contract column -> positional column (c0, c1, …) of the file; matched without case."""
-    mapping: dict[str, str] = {}
-    given: dict[str, list[str]] = {}
-    wanted = {c.name for c in table.columns}
-    for i, name in enumerate(raw.names):
-        key = name.strip().lower()
-        if key in wanted:
-            given.setdefault(key, []).append(name)
-            mapping[key] = f"c{i}"
-    errors = [
-        f"{loc.origin}: column '{key}' is given {len(names)} times ({', '.join(_short(n) for n in names)}); keep one"
-        for key, names in given.items() if len(names) > 1
-    ]
-    missing = [c for c in table.required_columns if c not in mapping]
-    if missing:
-        found = ", ".join(_short(n) for n in raw.names[:12]) or "none"
-        hint = ""
-        if loc.kind == "csv" and len(raw.names) == 1:
-            hint = " — the header has a single column: are the columns separated by ',', ';', tab or '|'?"
-        errors += [f"{loc.origin}: missing required column '{m}' (columns found: {found}){hint}" for m in missing]
-    if errors:
-        raise SourceError(errors)
-    return mapping
-
-
-def _refuse_nested_columns(loc: _Located, raw: _Raw, mapping: dict[str, str]) -> None:
-    """A list, struct or map where the contract expects one value per row is a wrong column."""
-    errors = []
-    for name, source in mapping.items():
-        source_type = raw.types[int(source[1:])]
-        if source_type.endswith("]") or re.match(r"^(STRUCT|MAP|UNION)\(", source_type):
-            errors.append(
-                f"{loc.origin}: column '{name}' holds a list or structure in each row ({_short(source_type)}), "
-                "not a single value; write it as a plain column"
-            )
-    if errors:
-        raise SourceError(errors)
-
-
-def _column_notes(table: Table, raw: _Raw, mapping: dict[str, str]) -> list[str]:
-    notes = []
-    wanted = {c.name for c in table.columns}
-    ignored = [n for n in raw.names if n.strip() and n.strip().lower() not in wanted]
-    if ignored:
-        shown = ", ".join(f"'{_short(n)}'" for n in ignored[:8]) + (f" and {len(ignored) - 8} more" if len(ignored) > 8 else "")
-        notes.append(f"columns not in the data contract are ignored: {shown}")
-    for col in table.columns:
-        if col.kind == "id" and col.name in mapping:
-            source_type = raw.types[int(mapping[col.name][1:])]
-            if re.match(r"^(U?(TINY|SMALL|HUGE)?INT(EGER)?|U?BIGINT|DECIMAL|DOUBLE|FLOAT)", source_type):
-                notes.append(
-                    f"column '{col.name}' is stored as {source_type}: ids are compared as text, and leading zeros "
-                    "(if the ids had any) were lost before the file was written"
-                )
-    return notes

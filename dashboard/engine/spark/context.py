@@ -1,13 +1,13 @@
-"""A metric run on Spark, with the interface of `dashboard.core.context.MetricContext`.
+"""A metric run on Spark, with the interface of `dashboard.engine.context.MetricContext`.
 
-The metric modules (`dashboard/core/metrics/*.py`) call `ctx.require`, `ctx.query`,
+The metric modules (`dashboard/engine/metrics/*.py`) call `ctx.require`, `ctx.query`,
 `ctx.source.has`/`has_column` and `ctx.params`; this class answers all of them, so the same
 modules run unchanged on Spark:
 
 - `stage(name)` runs the staging query (translated, or its Spark twin) and keeps the result as
   a cached temporary view named like DuckDB's temp table;
 - `query(name)` runs a metric query and returns a pandas DataFrame with the dtypes DuckDB's
-  `.df()` gives (the Arrow result is converted by DuckDB itself), so the Python statistics,
+  `.df()` gives (converted from Arrow to the same dtypes), so the Python statistics,
   the CSV writer and the tests see the same values and types from either engine.
 
 Each context works in its own Spark session (`newSession()`: its own temporary views, shared
@@ -101,18 +101,36 @@ def _spark_value(value):
 
 
 def to_pandas(frame) -> pd.DataFrame:
-    """The DataFrame as DuckDB's `.df()` would give it: DATE and TIMESTAMP as datetime64[us],
-    DECIMAL as float64, integers and booleans nullable only when they hold a NULL."""
-    import duckdb
+    """The DataFrame as DuckDB's `.df()` would give it, converted by Arrow alone: DATE and
+    TIMESTAMP as datetime64[us] (naive UTC), DECIMAL as float64, integers and booleans nullable
+    (pandas' Int64/boolean) only when they hold a NULL, text as pandas' string dtype."""
+    return arrow_to_pandas(frame.toArrow())
+
+
+def arrow_to_pandas(table) -> pd.DataFrame:
+    """An Arrow table as pandas with the dtypes of DuckDB's `.df()` (tests/test_spark_validation.py
+    compares the two conversions column type by column type)."""
     import pyarrow as pa
 
-    table = frame.toArrow()
-    # Spark's TIMESTAMP (an instant) arrives tz-aware in UTC; DuckDB's results are naive UTC.
-    columns = []
-    for column in table.columns:
-        if pa.types.is_timestamp(column.type) and column.type.tz is not None:
-            column = column.cast(pa.timestamp(column.type.unit, tz="UTC")).cast(pa.timestamp(column.type.unit))
-        columns.append(column)
-    table = pa.table(columns, names=table.column_names)
-    with duckdb.connect() as con:
-        return con.from_arrow(table).df()
+    columns = {}
+    for name, column in zip(table.column_names, table.columns):
+        kind = column.type
+        if pa.types.is_timestamp(kind):
+            if kind.tz is not None:  # Spark's TIMESTAMP (an instant) arrives tz-aware in UTC
+                column = column.cast(pa.timestamp(kind.unit, tz="UTC")).cast(pa.timestamp(kind.unit))
+            column = column.cast(pa.timestamp("us"))
+        elif pa.types.is_date(kind):
+            column = column.cast(pa.timestamp("us"))
+        elif pa.types.is_decimal(kind):
+            column = column.cast(pa.float64())
+        elif pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
+            column = column.cast(pa.string())
+        kind = column.type
+        if column.null_count and (pa.types.is_integer(kind) or pa.types.is_boolean(kind)):
+            dtype = pd.BooleanDtype() if pa.types.is_boolean(kind) else pd.api.types.pandas_dtype(
+                f"{'U' if pa.types.is_unsigned_integer(kind) else ''}Int{kind.bit_width}")
+            series = column.to_pandas(types_mapper={kind: dtype}.get)
+        else:
+            series = column.to_pandas()
+        columns[name] = series.reset_index(drop=True)
+    return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows))

@@ -1,12 +1,11 @@
 """Every metric table on Spark, and `export` with `--engine spark`.
 
-The same metric modules and the same CSV writer as the DuckDB path (`dashboard.core.export`);
+The same metric modules and the same CSV writer as the DuckDB path (`dashboard.engine.export`);
 only the context differs.
 """
 from __future__ import annotations
 
 import importlib.util
-import os
 import time
 from pathlib import Path
 from typing import Callable
@@ -20,10 +19,6 @@ from dashboard.engine.params import Params
 
 # pyspark and sqlglot are imported only once Spark is known to be usable (check_available), so
 # that a machine without them gets a one-line error from the CLI, never an ImportError.
-
-
-# Where the validated tables are written for Spark (default: the system temp folder).
-HANDOFF_DIR_ENV = "RECDASH_SPARK_HANDOFF_DIR"
 
 
 class EngineUnavailable(Exception):
@@ -41,7 +36,7 @@ def compute_all(source, params: Params, progress: Callable[[str], None] | None =
 def write_tables(source, params: Params, out_dir: str | Path,
                  progress: Callable[[str], None] | None = None, tables: tuple[str, ...] = METRIC_TABLES,
                  zip_name: str | None = None) -> ExportResult:
-    """The files `dashboard.core.export.export_tables` writes, with engine "spark"."""
+    """The files `dashboard.engine.export.export_tables` writes, with engine "spark"."""
     computed, unavailable = compute_all(source, params, progress, tables)
     about = {**export_files.describe_params(source.name, params),
              "engine": f"Spark {source.spark.version} ({source.spark.sparkContext.master})"}
@@ -71,31 +66,36 @@ def start(master: str | None = None):
         raise EngineUnavailable(f"Spark did not start on {master or DEFAULT_MASTER}: {exc}") from None
 
 
-def export(data: str | Path, params: Params, out_dir: str | Path, *, master: str | None = None,
-           progress: Callable[[str], None] | None = None, zip_name: str | None = None) -> ExportResult:
-    """`python -m dashboard export --engine spark`: validate, hand to Spark, compute, write.
+def validate(data: str | Path, *, master: str | None = None, progress: Callable[[str], None] | None = None,
+             now=None, spark=None):
+    """`python -m dashboard validate --engine spark`: Spark reads and checks the source files.
 
-    Raises SourceError for an unusable source, EngineUnavailable when Spark cannot run. Both are
-    found before the JVM starts where they can be: what is installed, then the source (DuckDB
-    validates it), then Spark.
+    Returns the SparkSource (its report in `.tables`; close it when done). Raises SourceError for
+    an unusable source, EngineUnavailable when Spark cannot run; what can be found before the
+    JVM starts (what is installed, a missing path, a .duckdb file) is found first.
     """
-    from dashboard.engine.source import load_source
-
     say = progress or (lambda message: None)
     check_available()
-    started = time.perf_counter()
-    say(f"loading and validating {data}")
-    validated = load_source(data)
-    try:
-        spark = start(master)
-        say(f"Spark {spark.version} on {spark.sparkContext.master}")
-        from dashboard.engine.spark.source import from_duckdb
+    from dashboard.engine.spark.validate import check_path, load_source
 
-        # With a cluster master, the hand-off folder must be one every executor reads at the same path.
-        source = from_duckdb(validated, spark, work_dir=os.environ.get(HANDOFF_DIR_ENV) or None)
-    finally:
-        validated.con.close()  # Spark has its own copy; free DuckDB's memory before Spark computes
-    say(f"loaded, validated and handed to Spark in {time.perf_counter() - started:.1f} s")
+    check_path(Path(data))
+    spark = spark or start(master)
+    say(f"Spark {spark.version} on {spark.sparkContext.master}: reading and validating {data}")
+    started = time.perf_counter()
+    source = load_source(data, spark, now)
+    say(f"read and validated on Spark in {time.perf_counter() - started:.1f} s")
+    return source
+
+
+def export(data: str | Path, params: Params, out_dir: str | Path, *, master: str | None = None,
+           progress: Callable[[str], None] | None = None, zip_name: str | None = None, now=None) -> ExportResult:
+    """`python -m dashboard export --engine spark`: validate on Spark, compute, write.
+
+    DuckDB plays no part: Spark reads the source files, applies the data contract
+    (`spark/validate.py`) and computes every table. Raises SourceError for an unusable source,
+    EngineUnavailable when Spark cannot run.
+    """
+    source = validate(data, master=master, progress=progress, now=now)
     try:
         return write_tables(source, params, out_dir, progress, zip_name=zip_name)
     finally:

@@ -1,7 +1,7 @@
 """The SparkSession the metric SQL runs in, configured so that it means what DuckDB means.
 
 - `spark.sql.session.timeZone = UTC`: like DuckDB's `SET TimeZone = 'UTC'` in
-  `dashboard.core.source.new_connection`. Instants are UTC; a zone only makes local weeks and
+  `dashboard.engine.source.new_connection`. Instants are UTC; a zone only makes local weeks and
   days, through `from_utc_timestamp` / `to_utc_timestamp` (see `transpile.py`).
 - ANSI mode on (Spark 4's default, set explicitly): an overflow or a bad cast is an error, as
   in DuckDB, never a silent NULL or a wrapped number.

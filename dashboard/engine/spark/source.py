@@ -1,31 +1,30 @@
-"""A data source on Spark: validated by the DuckDB loader, handed to Spark as Parquet.
+"""A data source on Spark: its clean contract tables as DataFrames, and the load's report.
 
-The data contract (types, defaults, rejected rows, duplicate keys, rules across tables) has
-one implementation, `dashboard.core.source.load_source`. Spark gets its result: every contract
-table (absent optional tables as empty ones, like DuckDB's) written as one Parquet file per
-table into a work folder, read back with the contract's types, `_row` included (offline_online
-breaks ties by it). `has` and `has_column` answer from the DuckDB load's report, so a metric is
-available on Spark exactly when it is on DuckDB.
+Two ways to get one:
+- `dashboard.engine.spark.validate.load_source`: Spark reads and validates the source files itself
+  (`validate --engine spark`, `export --engine spark`); DuckDB is not involved.
+- `from_duckdb`: a source already loaded and validated by DuckDB, handed over as Parquet (the
+  metric parity tests use it, so that both engines compute from the very same clean rows).
 
-Written through Arrow record batches, not DuckDB's `COPY … TO`: the loaded source may read and
-write no file (`enable_external_access = false`, configuration locked; see source.py).
-
-At a billion events a week this hand-off is the bottleneck, because the validation runs on one
-machine: see docs/scale-out.md for what a Spark-side validation would need.
+Either way every contract table (absent optional tables as empty ones, like DuckDB's) is a
+global temporary view of the SparkContext with the contract's types, `_row` included
+(offline_online breaks ties by it), and `register` makes them the plain table names of a
+session. `has` and `has_column` answer from the load's report, so a metric is available on
+Spark exactly when it is on DuckDB.
 """
 from __future__ import annotations
 
+import itertools
 import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dashboard.engine.contract import SQL_TYPES, TABLES
-from dashboard.engine.source import Source, TableReport
+from dashboard.engine.loading import TableReport
 
-# The contract's DuckDB types as Spark types. A DuckDB TIMESTAMP is a naive UTC instant, and so
-# is Spark's TIMESTAMP_NTZ (sqlglot maps DuckDB `timestamp` to it and `timestamptz` to Spark's
-# TIMESTAMP; with the session in UTC the two agree on every instant).
+# The contract's DuckDB types as Spark types (DuckDB's TIMESTAMP is a naive UTC instant, as is
+# Spark's TIMESTAMP_NTZ).
 SPARK_TYPES = {
     "VARCHAR": "string",
     "TIMESTAMP": "timestamp_ntz",
@@ -35,12 +34,15 @@ SPARK_TYPES = {
     "DOUBLE": "double",
     "DATE": "date",
 }
-BATCH_ROWS = 1_000_000
 
 
 def table_schema(table: str) -> dict[str, str]:
     """{column: Spark type} of a loaded contract table, `_row` first as in DuckDB."""
     return {"_row": "bigint", **{c.name: SPARK_TYPES[SQL_TYPES[c.kind]] for c in TABLES[table].columns}}
+
+
+BATCH_ROWS = 1_000_000
+_SOURCE_NUMBERS = itertools.count(1)
 
 
 @dataclass
@@ -50,10 +52,29 @@ class SparkSource:
     spark: object  # pyspark.sql.SparkSession
     path: Path
     tables: dict[str, TableReport]
-    folder: Path  # the Parquet hand-off: one file per contract table
+    views: dict[str, str]  # contract table -> its global temporary view (`global_temp.<name>`)
     loaded_at: object = None
-    _owns_folder: bool = True
+    folder: Path | None = None  # from_duckdb's Parquet hand-off, removed on close
     _cached: list = field(default_factory=list)
+
+    @classmethod
+    def from_frames(cls, spark, path: Path, tables: dict[str, TableReport], frames: dict, *, loaded_at=None,
+                    cached: list | None = None, folder: Path | None = None) -> "SparkSource":
+        """A source of these DataFrames (one per table given; the other contract tables empty)."""
+        from pyspark.sql import functions as F
+
+        prefix = f"recdash_source_{next(_SOURCE_NUMBERS)}"
+        views = {}
+        for table in TABLES:
+            schema = table_schema(table)
+            frame = frames.get(table)
+            if frame is None:
+                frame = spark.createDataFrame([], ", ".join(f"`{c}` {t}" for c, t in schema.items()))
+            frame = frame.select(*[F.col(c).cast(t).alias(c) for c, t in schema.items()])
+            views[table] = f"{prefix}_{table}"
+            frame.createOrReplaceGlobalTempView(views[table])
+        return cls(spark=spark, path=path, tables=tables, views=views, loaded_at=loaded_at, folder=folder,
+                   _cached=list(cached or []))
 
     def has(self, *tables: str) -> bool:
         return all(t in self.tables for t in tables)
@@ -70,29 +91,47 @@ class SparkSource:
         return {table: table_schema(table) for table in TABLES}
 
     def frame(self, session, table: str):
-        """The table as a DataFrame of `session`, with the contract's types.
-
-        The schema is given, not inferred: the files were written from these very types, and
-        reading no footer keeps a run's registration of 13 tables cheap.
-        """
-        ddl = ", ".join(f"`{column}` {kind}" for column, kind in table_schema(table).items())
-        return session.read.schema(ddl).parquet(str(self.folder / f"{table}.parquet"))
+        """The table as a DataFrame of `session` (a session of this source's SparkContext)."""
+        return session.table(f"global_temp.{self.views[table]}")
 
     def register(self, session) -> None:
-        """Every contract table as a temporary view of `session` (a session of this source's
-        SparkContext). The plans equal those cached at load, so Spark reads them from memory."""
+        """Every contract table as a temporary view of `session`, under its own name."""
         for table in TABLES:
             self.frame(session, table).createOrReplaceTempView(table)
 
+    def cursor(self) -> "_SparkCursor":
+        """A DB-API-like cursor for the few plain counts read off a source outside the metric SQL
+        (families.py asks whether any impression has a propensity): SQL valid on both engines."""
+        session = self.spark.newSession()
+        self.register(session)
+        return _SparkCursor(session)
+
     def close(self) -> None:
+        for view in self.views.values():
+            self.spark.catalog.dropGlobalTempView(view)
         for frame in self._cached:
             frame.unpersist()
         self._cached.clear()
-        if self._owns_folder:
+        if self.folder is not None:
             shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def from_duckdb(source: Source, spark, work_dir: str | Path | None = None, cache: bool = True) -> SparkSource:
+class _SparkCursor:
+    def __init__(self, session):
+        self._session, self._rows = session, []
+
+    def execute(self, sql: str, params: dict | None = None) -> "_SparkCursor":
+        self._rows = [tuple(row) for row in self._session.sql(sql, args=params or None).collect()]
+        return self
+
+    def fetchall(self) -> list[tuple]:
+        return self._rows
+
+    def close(self) -> None:
+        self._rows = []
+
+
+def from_duckdb(source, spark, work_dir: str | Path | None = None, cache: bool = True) -> SparkSource:
     """Hand a loaded (validated) DuckDB source to Spark.
 
     `work_dir`: where the Parquet hand-off goes (a new temporary folder inside it; the system
@@ -117,15 +156,18 @@ def from_duckdb(source: Source, spark, work_dir: str | Path | None = None, cache
         raise
     finally:
         cursor.close()
-    spark_source = SparkSource(spark=spark, path=source.path, tables=dict(source.tables), folder=folder,
-                               loaded_at=source.loaded_at)
-    if cache:
-        from pyspark import StorageLevel
+    frames, cached = {}, []
+    for table in TABLES:
+        ddl = ", ".join(f"`{column}` {kind}" for column, kind in table_schema(table).items())
+        frame = spark.read.schema(ddl).parquet(str(folder / f"{table}.parquet"))
+        if cache:
+            from pyspark import StorageLevel
 
-        for table in TABLES:
-            frame = spark_source.frame(spark, table).persist(StorageLevel.MEMORY_AND_DISK)
-            spark_source._cached.append(frame)
-    return spark_source
+            frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
+            cached.append(frame)
+        frames[table] = frame
+    return SparkSource.from_frames(spark, source.path, dict(source.tables), frames, loaded_at=source.loaded_at,
+                                   cached=cached, folder=folder)
 
 
 def _plain_schema(schema):
