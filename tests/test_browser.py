@@ -28,7 +28,7 @@ if not Path(CHROMIUM).exists():
     pytest.skip(f"browser tests need Debian's Chromium at {CHROMIUM} (apt-get install chromium); "
                 "Playwright must not download a browser", allow_module_level=True)
 
-from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Error as PlaywrightError, Page, expect, sync_playwright  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
@@ -452,16 +452,26 @@ def test_ended_experiments_table_shows_its_verdict_column_first(page_at, server,
     open_page(page, server, "", "Weekly review")
     page.locator("[data-testid=stSelectbox]").filter(has_text="Week").locator("input").click()
     page.get_by_role("option").filter(has_text=f"{week:%Y-%m-%d}").first.click()
-    page.wait_for_selector(FINISHED, state="attached")
-    expect(page.get_by_role("heading", name="Experiments that ended this week")).to_be_visible()
-    wait_drawn(page)
-    table = page.locator("[data-testid=stDataFrame]").first
-    table.scroll_into_view_if_needed()
-    full_screenshot(page, screenshots / "weekly_review_ended_experiments-1280px.png")
-    # The grid is drawn on a canvas; its column menu lists the columns in the order drawn.
-    table.hover()
-    table.get_by_role("button", name="Show/hide columns").click()
-    expect(page.get_by_role("checkbox", name="Select all")).to_be_attached()
+    # Choosing the week reruns the script; the run seen finished may still be the previous one,
+    # whose table is then replaced under the cursor. So the steps on the table are tried again
+    # (at most three times) from a finished, fully drawn page when the table was replaced.
+    for attempt in range(3):
+        try:
+            page.wait_for_selector(FINISHED, state="attached")
+            expect(page.get_by_role("heading", name="Experiments that ended this week")).to_be_visible()
+            wait_drawn(page)
+            table = page.locator("[data-testid=stDataFrame]").first
+            table.scroll_into_view_if_needed()
+            full_screenshot(page, screenshots / "weekly_review_ended_experiments-1280px.png")
+            # The grid is drawn on a canvas; its column menu lists the columns in the order drawn.
+            table.hover()
+            table.get_by_role("button", name="Show/hide columns").click()
+            expect(page.get_by_role("checkbox", name="Select all")).to_be_attached()
+            break
+        except PlaywrightError:
+            if attempt == 2:
+                raise
+            page.keyboard.press("Escape")
     menu = page.get_by_role("checkbox").evaluate_all("boxes => boxes.map(b => b.getAttribute('aria-label'))")
     columns = [c for c in menu[menu.index("Select all") + 1:] if c != "(index)"]
     assert columns[:2] == ["verdict", "name"], columns
