@@ -16,7 +16,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dashboard.engine.contract import Table
+from dashboard.engine.contract import TABLES, Table
 
 FILE_SUFFIXES = (".parquet", ".csv", ".csv.gz")
 # A user with at least this share of all events (and this many events) is named in a note.
@@ -127,6 +127,49 @@ def _locate_in_folder(folder: Path, table: str, allowed_dirs) -> _Located | str 
         return f"{file.name}: is a link to a file outside the folders this server may read; copy the file instead"
     kind = "parquet" if file.name.endswith(".parquet") else "csv"
     return _Located(table, file.name, kind, real)
+
+
+
+def _locate_tables(folder: Path, allowed_dirs) -> tuple[list[_Located], set[str], list[str]]:
+    """Every contract table's file in `folder`: those found, the tables given (a file exists,
+    readable or not) and one error sentence per file that cannot be used. Both loaders start here."""
+    located: list[_Located] = []
+    given: set[str] = set()
+    errors: list[str] = []
+    for table in TABLES:
+        found = _locate_in_folder(folder, table, allowed_dirs)
+        if found is not None:
+            given.add(table)
+        if isinstance(found, str):
+            errors.append(found)
+        elif found is not None:
+            located.append(found)
+    return located, given, errors
+
+
+def _traffic_share_notes(rows: list[tuple]) -> list[str]:
+    """The notes for experiments whose traffic shares do not sum to 1 (rows of experiment_id,
+    variants, shares given, their sum), in the words of both loaders."""
+    notes = []
+    for experiment, variants, given, total in rows[:EXAMPLE_ROWS]:
+        if given == variants:
+            notes.append(
+                f"experiment '{_short(experiment)}': traffic_share sums to {total:.4g}, not 1; the sample-ratio "
+                "check compares the users with the shares scaled to sum to 1"
+            )
+        else:
+            notes.append(
+                f"experiment '{_short(experiment)}': traffic_share is given for {given} of its {variants} variants; "
+                "the sample-ratio check assumes an equal split"
+            )
+    if len(rows) > EXAMPLE_ROWS:
+        notes.append(f"and {len(rows) - EXAMPLE_ROWS} more experiments whose traffic_share does not sum to 1")
+    return notes
+
+
+def _heavy_user_note(user, n: int, total: int) -> str:
+    return (f"user '{_short(user)}' has {n:,} of the {total:,} events ({n / total:.0%}): "
+            "a bot or a logging loop? The events are loaded and count in every metric")
 
 
 def _events_missing(path: Path, is_folder: bool) -> str:

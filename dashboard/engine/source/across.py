@@ -5,7 +5,7 @@ from __future__ import annotations
 from dashboard.engine.contract import SQL_TYPES, TABLES
 from dashboard.engine.loading import (
     EXAMPLE_ROWS, HEAVY_USER_MIN_EVENTS, HEAVY_USER_MIN_USERS, HEAVY_USER_SHARE, PROBABILITY_SUM_TOLERANCE,
-    Problem, TableReport, _short,
+    Problem, TableReport, _heavy_user_note, _traffic_share_notes,
 )
 
 
@@ -84,19 +84,7 @@ def _note_traffic_shares(con, reports: dict[str, TableReport]) -> None:
         ORDER BY 1
         """
     ).fetchall()
-    for experiment, variants, given, total in rows[:EXAMPLE_ROWS]:
-        if given == variants:
-            report.notes.append(
-                f"experiment '{_short(experiment)}': traffic_share sums to {total:.4g}, not 1; the sample-ratio "
-                "check compares the users with the shares scaled to sum to 1"
-            )
-        else:
-            report.notes.append(
-                f"experiment '{_short(experiment)}': traffic_share is given for {given} of its {variants} variants; "
-                "the sample-ratio check assumes an equal split"
-            )
-    if len(rows) > EXAMPLE_ROWS:
-        report.notes.append(f"and {len(rows) - EXAMPLE_ROWS} more experiments whose traffic_share does not sum to 1")
+    report.notes += _traffic_share_notes(rows)
 
 
 def _note_heavy_users(con, reports: dict[str, TableReport]) -> None:
@@ -118,11 +106,7 @@ def _note_heavy_users(con, reports: dict[str, TableReport]) -> None:
         {"min_events": HEAVY_USER_MIN_EVENTS, "share": HEAVY_USER_SHARE, "total": report.rows_loaded,
          "min_users": HEAVY_USER_MIN_USERS},
     ).fetchall()
-    for user, n in rows:
-        report.notes.append(
-            f"user '{_short(user)}' has {n:,} of the {report.rows_loaded:,} events ({n / report.rows_loaded:.0%}): "
-            "a bot or a logging loop? The events are loaded and count in every metric"
-        )
+    report.notes += [_heavy_user_note(user, n, report.rows_loaded) for user, n in rows]
 
 
 def _create_absent_tables(con, reports: dict[str, TableReport]) -> None:

@@ -18,7 +18,7 @@ from dashboard.engine.source.across import (
     _note_traffic_shares,
 )
 from dashboard.engine.loading import (
-    SourceError, TableReport, _events_missing, _locate_in_folder, _refuse_export_folder,
+    SourceError, TableReport, _events_missing, _locate_tables, _refuse_export_folder,
 )
 from dashboard.engine.source.locate import _attach, _locate_in_database, _refuse_state_definitions
 from dashboard.engine.source.report import Source, _first_line
@@ -114,15 +114,7 @@ def _load_all(con, path: Path, is_folder: bool, now, allowed_dirs) -> dict[str, 
     given: set[str] = set()  # tables with a file, readable or not
     if is_folder:
         _refuse_export_folder(path)
-        located = []
-        for table in TABLES:
-            found = _locate_in_folder(path, table, allowed_dirs)
-            if found is not None:
-                given.add(table)
-            if isinstance(found, str):
-                errors.append(found)
-            elif found is not None:
-                located.append(found)
+        located, given, errors = _locate_tables(path, allowed_dirs)
         readable = [loc.path for loc in located]
     else:
         real = path.resolve()

@@ -41,8 +41,8 @@ from dashboard.engine.loading import (
     AS_IS_KINDS, EXAMPLE_ROWS, FUTURE_TOLERANCE, HEAVY_USER_MIN_EVENTS, HEAVY_USER_MIN_USERS, HEAVY_USER_SHARE,
     KIND_WORDS, MAX_LINE_BYTES, NUMERIC_TYPES, PROBABILITY_SUM_TOLERANCE, ROW, Problem, SourceError, TableReport,
     _column_notes, _csv_reason, _Dialect, _events_missing, _exact_money_type, _head, _header, _Located,
-    _locate_in_folder, _map_columns, _not_text, _refuse_export_folder, _refuse_nested_columns, _short,
-    _experiment_reason,
+    _heavy_user_note, _locate_tables, _map_columns, _not_text, _refuse_export_folder, _refuse_nested_columns,
+    _experiment_reason, _traffic_share_notes,
 )
 # (source.py imports nothing from here, so the two do not import each other.)
 from dashboard.engine.spark.source import SPARK_TYPES, SparkSource
@@ -68,15 +68,7 @@ def load_source(path: str | Path, spark, now: dt.datetime | None = None):
     # A file's own column names are compared with the contract's in Python, never resolved by
     # Spark, but Spark refuses to read a file whose names repeat in another case unless told.
     session.conf.set("spark.sql.caseSensitive", "true")
-    errors, located, given = [], [], set()
-    for table in TABLES:
-        found = _locate_in_folder(path, table, None)
-        if found is not None:
-            given.add(table)
-        if isinstance(found, str):
-            errors.append(found)
-        elif found is not None:
-            located.append(found)
+    located, given, errors = _locate_tables(path, None)
     reports: dict[str, TableReport] = {}
     frames: dict[str, object] = {}
     loader = _Loader(session, now)
@@ -647,19 +639,7 @@ def _note_traffic_shares(frames: dict, reports: dict) -> None:
         ((F.col("given") == F.col("variants")) & (F.abs(F.col("total") - 1) > 1e-6))
         | ((F.col("given") >= 1) & (F.col("given") <= F.col("variants") - 1))
     ).orderBy("experiment_id").collect()
-    for experiment, variants, given, total in rows[:EXAMPLE_ROWS]:
-        if given == variants:
-            report.notes.append(
-                f"experiment '{_short(experiment)}': traffic_share sums to {total:.4g}, not 1; the sample-ratio "
-                "check compares the users with the shares scaled to sum to 1"
-            )
-        else:
-            report.notes.append(
-                f"experiment '{_short(experiment)}': traffic_share is given for {given} of its {variants} variants; "
-                "the sample-ratio check assumes an equal split"
-            )
-    if len(rows) > EXAMPLE_ROWS:
-        report.notes.append(f"and {len(rows) - EXAMPLE_ROWS} more experiments whose traffic_share does not sum to 1")
+    report.notes += _traffic_share_notes(rows)
 
 
 def _note_heavy_users(frames: dict, reports: dict) -> None:
@@ -675,8 +655,4 @@ def _note_heavy_users(frames: dict, reports: dict) -> None:
     total = report.rows_loaded
     rows = (per_user.filter((F.col("count") >= HEAVY_USER_MIN_EVENTS) & (F.col("count") >= HEAVY_USER_SHARE * total))
             .orderBy(F.col("count").desc(), "user_id").limit(5).collect())
-    for user, n in rows:
-        report.notes.append(
-            f"user '{_short(user)}' has {n:,} of the {total:,} events ({n / total:.0%}): "
-            "a bot or a logging loop? The events are loaded and count in every metric"
-        )
+    report.notes += [_heavy_user_note(user, n, total) for user, n in rows]
