@@ -52,15 +52,22 @@ METRIC_TABLES = (
 )
 # The targets of the issue; (metric, size label, limit, unit).
 TARGETS = (
-    ("export_cold_s", "10M", 5.0, "s"),
+    # performance, round two: a cold process loads, validates and exports 10M events in 6 s; with
+    # the validated copy warm the export takes 3 s (in the process, and as the command) and the
+    # first page 2 s; 100M events complete in disk storage within 8 GB
+    ("export_cold_plus_load_s", "10M", 6.0, "s"),
+    ("cache_load_plus_export_s", "10M", 3.0, "s"),
+    ("cli_export_warm_s", "10M", 3.0, "s"),
+    ("page_first_warm_s", "10M", 2.0, "s"),
     ("engine_peak_rss_mb", "10M", 1536.0, "MB"),
-    ("export_cold_s", "50M", 25.0, "s"),
-    ("engine_peak_rss_mb", "50M", 3072.0, "MB"),
+    ("engine_peak_rss_mb", "100M", 8192.0, "MB"),
     ("pandas_ratio", "10M", 10.0, "x (at least)"),
     ("polars_ratio", "10M", 1.0, "x (at least)"),
     *((f"{name}_polars_ratio", "10M", 1.0, "x (at least)") for name in HEADLINE),
-    ("cache_load_plus_export_s", "10M", 3.0, "s"),
-    ("page_first_warm_s", "10M", 2.0, "s"),
+    # the first round's
+    ("export_cold_s", "10M", 5.0, "s"),
+    ("export_cold_s", "50M", 25.0, "s"),
+    ("engine_peak_rss_mb", "50M", 3072.0, "MB"),
     ("page_cached_ms", None, 100.0, "ms"),
     ("page_filter_ms", "10M", 500.0, "ms"),
 )
@@ -171,6 +178,22 @@ def run_worker(kind: str, data: Path, label: str, say, extra: list[str] | None =
         return out
 
 
+def run_export_command(data: Path, env_extra: dict[str, str]) -> float:
+    """Wall time of `python -m dashboard export --data SOURCE --out TMP` as a user runs it: a new
+    interpreter, its imports, the load (here from the validated copy) and every table written."""
+    with tempfile.TemporaryDirectory(prefix="bench-cli-") as out:
+        command = [sys.executable, "-m", "dashboard", "export", "--data", str(data), "--out", out]
+        start = time.perf_counter()
+        done = subprocess.run(command, cwd=REPO, env={**os.environ, **WORKER_ENV, **env_extra},
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        took = time.perf_counter() - start
+        if done.returncode != 0:
+            raise WorkerFailed(f"export command for {data} exited with {done.returncode}:\n{done.stdout[-2000:]}")
+        if "validated copy" not in done.stdout:
+            raise WorkerFailed(f"the export command did not use the validated copy:\n{done.stdout[-2000:]}")
+        return took
+
+
 def measure(size: int, folder: Path, runs: int, compare: bool, say) -> dict[str, list[float]]:
     """Every figure of one size, a list of one value per run."""
     label = size_label(size)
@@ -215,6 +238,8 @@ def measure(size: int, folder: Path, runs: int, compare: bool, say) -> dict[str,
             add("cache_export_cold_cpu_s", restart["export_cpu"])
             add("cache_load_plus_export_s", restart["load"] + restart["export"])
             add("cache_peak_rss_mb", restart["peak_rss_mb"])
+            say(f"[{label}] run {run}/{runs}: the export command, validated copy warm")
+            add("cli_export_warm_s", run_export_command(folder, copies))
             if not compare:
                 continue
             say(f"[{label}] run {run}/{runs}: pandas baseline")
@@ -270,6 +295,7 @@ ROWS = (
     ("cache_export_cold_s", "restart: export after it, cold (s)"),
     ("cache_export_cold_cpu_s", "restart: export after it, cold, CPU (s)"),
     ("cache_load_plus_export_s", "restart: load from copy + export cold (s)"),
+    ("cli_export_warm_s", "`python -m dashboard export`, copy warm (s)"),
     *((f"{name}_cold_s", f"  {name}, cold (s)") for name in METRIC_TABLES),
     *((f"{name}_warm_s", f"  {name}, warm (s)") for name in METRIC_TABLES),
     ("headline_engine_s", "headline 4 tables, engine (s)"),

@@ -100,7 +100,7 @@ def test_second_load_is_served_from_the_copy_with_identical_tables_and_reports(s
         ("ts", "not a timestamp", 1, [3]), ("user_id", "missing value", 1, [4])]
     assert any("note" in n for n in events.notes)
     assert [(p.column, p.reason, p.rows, p.examples) for p in orders.problems] == [("price", "negative amount", 1, [2])]
-    assert second.con.execute("SELECT list(event_id ORDER BY _row) FROM events").fetchone()[0] == ["e1", "e2", "e6"]
+    assert second.readable_cursor().execute("SELECT list(event_id ORDER BY _row) FROM events").fetchone()[0] == ["e1", "e2", "e6"]
 
 
 def test_the_source_from_a_copy_is_sealed(source_dir, tmp_path):
@@ -157,7 +157,7 @@ def test_any_change_of_the_files_invalidates_the_copy(source_dir, tmp_path):
     assert "(events.csv changed)" in _reloaded_because(source_dir, settings)
     changed, _ = load(source_dir, settings)
     assert cache.status(changed).from_copy
-    assert changed.con.execute("SELECT list(event_id ORDER BY _row) FROM events").fetchone()[0] == ["e1", "e2", "e7"]
+    assert changed.readable_cursor().execute("SELECT list(event_id ORDER BY _row) FROM events").fetchone()[0] == ["e1", "e2", "e7"]
 
     # A table file added, then removed.
     write_source(tmp_path / "more", {"sellers": [{"seller_id": "s1", "joined_at": "2026-01-05"}]})
@@ -188,7 +188,7 @@ def test_a_parquet_rewrite_with_the_same_size_and_time_is_seen_in_its_footer(tmp
     os.utime(source / "events.parquet", ns=(info.st_atime_ns, info.st_mtime_ns))
     again, said = load(source, settings)
     assert "(events.parquet changed)" in said[0]
-    assert again.con.execute("SELECT user_id FROM events").fetchone()[0] == "u2"
+    assert again.readable_cursor().execute("SELECT user_id FROM events").fetchone()[0] == "u2"
 
 
 def test_a_change_of_the_code_version_invalidates_every_copy(source_dir, tmp_path, monkeypatch):

@@ -59,7 +59,7 @@ def accounted(source, table: str, rows_in_file: int, loaded: int) -> None:
     assert report.rows_read == rows_in_file
     assert report.rows_loaded == loaded
     assert report.rows_loaded + report.rows_rejected + report.duplicates_merged == rows_in_file
-    assert source.con.execute(f"select count(*) from {table}").fetchone()[0] == loaded
+    assert source.readable_cursor().execute(f"select count(*) from {table}").fetchone()[0] == loaded
 
 
 # --- files that are not what they claim -------------------------------------------------------
@@ -98,7 +98,7 @@ def test_other_delimiters_are_read_from_the_header(tmp_path, delimiter):
     row = delimiter.join(["e1", "2026-03-02", f'"u{delimiter}1"', "app_open"])
     source = load(tmp_path, {"events.csv": f"{header}\n{row}\n"})
     accounted(source, "events", 1, 1)
-    assert source.con.execute("select user_id from events").fetchone()[0] == f"u{delimiter}1"
+    assert source.readable_cursor().execute("select user_id from events").fetchone()[0] == f"u{delimiter}1"
 
 
 def test_unknown_delimiter_says_the_header_has_one_column(tmp_path):
@@ -132,7 +132,7 @@ def test_bad_quoting_inside_one_row_rejects_that_row(tmp_path):
     reason = ("malformed CSV row: bad quoting: a quote not closed, or text after a closing quote "
               "(a quote inside a quoted value is written twice: \"\")")
     assert problems(source, "events") == {(ROW, reason): (2, [1, 3])}
-    assert source.con.execute("select user_id from events").fetchone()[0] == 'u "two"'
+    assert source.readable_cursor().execute("select user_id from events").fetchone()[0] == 'u "two"'
 
 
 def test_rows_with_too_many_or_too_few_fields_are_rejected_and_row_numbers_stay_file_rows(tmp_path):
@@ -151,14 +151,14 @@ def test_rows_with_too_many_or_too_few_fields_are_rejected_and_row_numbers_stay_
     assert found[("ts", "not a timestamp")] == (1, [5])  # not 3: the rejected rows before it count
     assert found[("event_type", "unknown event_type (allowed: app_open, impression, click, add_to_cart, filter_use, suggest_use)")] == (1, [3])
     accounted(source, "events", 6, 2)
-    assert source.con.execute("select list(_row order by _row) from events").fetchone()[0] == [1, 6]
+    assert source.readable_cursor().execute("select list(_row order by _row) from events").fetchone()[0] == [1, 6]
 
 
 def test_latin1_file_is_read_as_latin1_with_a_note(tmp_path):
     text = HEADER + "e1,2026-03-02,José,app_open\ne2,2026-03-02,u2,app_open\ne3,2026-03-02,Zoë,app_open\n"
     source = load(tmp_path, {"events.csv": text.encode("latin-1")})
     accounted(source, "events", 3, 3)
-    assert sorted(source.con.execute("select user_id from events").fetchnumpy()["user_id"]) == ["José", "Zoë", "u2"]
+    assert sorted(source.readable_cursor().execute("select user_id from events").fetchnumpy()["user_id"]) == ["José", "Zoë", "u2"]
     assert source.tables["events"].notes == [
         "not UTF-8 (2 rows have bytes that are not UTF-8, first at row 1): read as Latin-1 (ISO-8859-1). "
         "Check that accented letters look right; a file saved as UTF-8 needs no guess"
@@ -174,7 +174,7 @@ def test_utf8_file_with_one_broken_row_rejects_only_that_row(tmp_path):
     accounted(source, "events", 3, 2)
     assert problems(source, "events") == {(ROW, "malformed CSV row: bytes that are not UTF-8 text"): (1, [2])}
     assert source.tables["events"].notes == []
-    assert sorted(source.con.execute("select user_id from events").fetchnumpy()["user_id"]) == ["Zoë", "u3"]
+    assert sorted(source.readable_cursor().execute("select user_id from events").fetchnumpy()["user_id"]) == ["Zoë", "u3"]
 
 
 def test_utf8_bom_is_not_part_of_the_first_column_name(tmp_path):
@@ -183,7 +183,7 @@ def test_utf8_bom_is_not_part_of_the_first_column_name(tmp_path):
         source = load_source(folder_with(tmp_path / name, {"events.csv": b"\xef\xbb\xbf" + text.encode()}), now=TEST_NOW)
         accounted(source, "events", 1, 1)
         assert source.tables["events"].columns_present == ("event_id", "ts", "user_id", "event_type")
-        assert source.con.execute("select event_id from events").fetchone()[0] == "e1"
+        assert source.readable_cursor().execute("select event_id from events").fetchone()[0] == "e1"
 
 
 def test_binary_file_renamed_csv_is_refused(tmp_path):
@@ -332,7 +332,7 @@ def test_columns_named_like_the_loaders_own_are_ignored(tmp_path):
     parquet_source = load_source(tmp_path / "pq", now=TEST_NOW)
     for source in (csv_source, parquet_source):
         accounted(source, "events", 1, 1)
-        assert source.con.execute("select _row, event_id from events").fetchall() == [(1, "e1")]
+        assert source.readable_cursor().execute("select _row, event_id from events").fetchall() == [(1, "e1")]
         assert source.tables["events"].notes[0].startswith("columns not in the data contract are ignored: ")
 
 
@@ -380,7 +380,7 @@ def test_negative_prices_and_quantities_reject_their_rows(make_source):
 def test_ids_that_look_numeric_keep_their_leading_zeros(make_source):
     source = make_source({"events": [ev("001", user="00123"), ev("1", user="123"), ev("1.0", user="0123")]})
     accounted(source, "events", 3, 3)
-    assert sorted(source.con.execute("select user_id from events").fetchnumpy()["user_id"]) == ["00123", "0123", "123"]
+    assert sorted(source.readable_cursor().execute("select user_id from events").fetchnumpy()["user_id"]) == ["00123", "0123", "123"]
     assert source.tables["events"].notes == []
 
 
@@ -391,7 +391,7 @@ def test_numeric_ids_in_parquet_get_a_note(tmp_path):
     folder.mkdir()
     frame.to_parquet(folder / "events.parquet")
     source = load_source(folder, now=TEST_NOW)
-    assert sorted(source.con.execute("select user_id from events").fetchnumpy()["user_id"]) == ["123", "7"]
+    assert sorted(source.readable_cursor().execute("select user_id from events").fetchnumpy()["user_id"]) == ["123", "7"]
     assert source.tables["events"].notes == [
         f"column '{c}' is stored as BIGINT: ids are compared as text, and leading zeros (if the ids had any) "
         "were lost before the file was written"
@@ -420,7 +420,7 @@ def test_naive_and_offset_timestamps_mixed_in_one_column(make_source):
         ev("e1", ts="2026-03-02 10:00:00"), ev("e2", ts="2026-03-02T10:00:00+03:00"),
         ev("e3", ts="2026-03-02 10:00:00Z"), ev("e4", ts="2026-03-02 10:00:00-05:30"),
     ]})
-    got = dict(source.con.execute("select event_id, strftime(ts, '%H:%M') from events").fetchall())
+    got = dict(source.readable_cursor().execute("select event_id, strftime(ts, '%H:%M') from events").fetchall())
     assert got == {"e1": "10:00", "e2": "07:00", "e3": "10:00", "e4": "15:30"}
 
 
@@ -511,7 +511,7 @@ def test_a_one_megabyte_cell_loads_and_a_row_over_the_line_limit_is_rejected(tmp
     source = load(tmp_path, {"events.csv": text})
     accounted(source, "events", 3, 2)
     assert problems(source, "events") == {(ROW, "malformed CSV row: longer than 2,000,000 bytes"): (1, [2])}
-    assert source.con.execute("select length(block) from events where event_id = 'e1'").fetchone()[0] == 1_000_000
+    assert source.readable_cursor().execute("select length(block) from events where event_id = 'e1'").fetchone()[0] == 1_000_000
     weekly = compute(source, "buyer_weekly")
     assert set(weekly.block) == {"ALL", huge, "home"}
 
@@ -544,8 +544,8 @@ def test_html_in_block_and_category_names_is_kept_as_text(make_source):
         "orders": [{"order_id": "o1", "item_id": "i1", "ts": "2026-03-02 09:05:00", "user_id": "u1", "quantity": "1",
                     "price": "5"}],
     })
-    assert source.con.execute("select block from events limit 1").fetchone()[0] == SCRIPT
-    assert source.con.execute("select category from items").fetchone()[0] == IMAGE
+    assert source.readable_cursor().execute("select block from events limit 1").fetchone()[0] == SCRIPT
+    assert source.readable_cursor().execute("select category from items").fetchone()[0] == IMAGE
     weekly = compute(source, "buyer_weekly")
     assert weekly.loc[weekly.block == SCRIPT, "clicks"].tolist() == [1]
 

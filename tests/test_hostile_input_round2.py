@@ -46,7 +46,7 @@ def accounted(source, table: str, rows_in_file: int, loaded: int) -> None:
     assert report.rows_read == rows_in_file
     assert report.rows_loaded == loaded
     assert report.rows_loaded + report.rows_rejected + report.duplicates_merged == rows_in_file
-    assert source.con.execute(f"select count(*) from {table}").fetchone()[0] == loaded
+    assert source.readable_cursor().execute(f"select count(*) from {table}").fetchone()[0] == loaded
 
 
 def folder_with(tmp_path: Path, files: dict[str, bytes | str | pa.Table]) -> Path:
@@ -298,13 +298,13 @@ def test_integers_with_a_fraction_exponent_or_underscore_are_rejected(tmp_path, 
         order("d", quantity="2.0"), order("e", quantity=" 3 "), order("f", quantity="+4"),
     ]})
     assert problems(source, "orders") == {("quantity", "not an integer"): (3, [1, 2, 3])}
-    assert source.con.execute("select item_id, quantity from orders order by 1").fetchall() == [("d", 2), ("e", 3), ("f", 4)]
+    assert source.readable_cursor().execute("select item_id, quantity from orders order by 1").fetchall() == [("d", 2), ("e", 3), ("f", 4)]
     table = pa.table({"order_id": ["o"] * 3, "item_id": ["a", "b", "c"], "ts": ["2026-03-02"] * 3, "user_id": ["u"] * 3,
                       "quantity": [2.0000001, 2.0, 1e2], "price": [1.0] * 3})
     parquet = load_source(folder_with(tmp_path / "pq", {"events.csv": HEADER + "e1,2026-03-02,u1,app_open\n",
                                                          "orders.parquet": table}), now=TEST_NOW)
     assert problems(parquet, "orders") == {("quantity", "not an integer"): (1, [1])}
-    assert parquet.con.execute("select quantity from orders order by item_id").fetchall() == [(2,), (100,)]
+    assert parquet.readable_cursor().execute("select quantity from orders order by item_id").fetchall() == [(2,), (100,)]
 
 
 def test_negative_money_below_a_ten_thousandth_is_rejected_not_loaded_as_zero(make_source):
@@ -314,7 +314,7 @@ def test_negative_money_below_a_ten_thousandth_is_rejected_not_loaded_as_zero(ma
         ("price", "more than 4 decimals (amounts are kept exact to 0.0001)"): (1, [1]),
         ("commission", "more than 4 decimals (amounts are kept exact to 0.0001)"): (1, [2]),
     }
-    assert source.con.execute("select item_id, price from orders").fetchall() == [("c", Decimal("0"))]
+    assert source.readable_cursor().execute("select item_id, price from orders").fetchall() == [("c", Decimal("0"))]
 
 
 def test_money_with_a_fifth_decimal_is_rejected_not_rounded(tmp_path, make_source):
@@ -323,7 +323,7 @@ def test_money_with_a_fifth_decimal_is_rejected_not_rounded(tmp_path, make_sourc
         order("d", price="1e-5"), order("e", price="1.5e1")]})
     reason = "more than 4 decimals (amounts are kept exact to 0.0001)"
     assert problems(source, "orders") == {("price", reason): (2, [1, 4])}
-    assert source.con.execute("select item_id, price from orders order by 1").fetchall() == [
+    assert source.readable_cursor().execute("select item_id, price from orders order by 1").fetchall() == [
         ("b", Decimal("12.3456")), ("c", Decimal("12.3456")), ("e", Decimal("15"))]
     # Parquet doubles are judged by their shortest text: 19.99 is exact, 12.34567 is not; a
     # DECIMAL(10,5) column is judged by its value.
@@ -333,7 +333,7 @@ def test_money_with_a_fifth_decimal_is_rejected_not_rounded(tmp_path, make_sourc
     parquet = load_source(folder_with(tmp_path / "pq", {"events.csv": HEADER + "e1,2026-03-02,u1,app_open\n",
                                                          "orders.parquet": table}), now=TEST_NOW)
     assert problems(parquet, "orders") == {("price", reason): (1, [2]), ("discount", reason): (1, [2])}
-    assert parquet.con.execute("select item_id, price, discount from orders order by 1").fetchall() == [
+    assert parquet.readable_cursor().execute("select item_id, price, discount from orders order by 1").fetchall() == [
         ("a", Decimal("19.99"), Decimal("0.1")), ("c", Decimal("0.1"), Decimal("0"))]
 
 
@@ -368,7 +368,7 @@ def test_cr_only_line_endings_are_read(tmp_path):
     text = HEADER.replace("\n", "\r") + "e1,2026-03-02,u1,app_open\re2,2026-03-02,u2,app_open\r"
     source = load_source(folder_with(tmp_path, {"events.csv": text}), now=TEST_NOW)
     accounted(source, "events", 2, 2)
-    assert source.con.execute("select event_id, event_type from events order by 1").fetchall() == [
+    assert source.readable_cursor().execute("select event_id, event_type from events order by 1").fetchall() == [
         ("e1", "app_open"), ("e2", "app_open")]
 
 
@@ -384,7 +384,7 @@ def test_crlf_file_with_lf_inside_quoted_values_loads(tmp_path):
     # What Excel writes: CRLF rows, LF inside a quoted cell. Not "mixed".
     text = "event_id,ts,user_id,event_type,block\r\ne1,2026-03-02,u1,app_open,\"two\nlines\"\r\n"
     source = load_source(folder_with(tmp_path, {"events.csv": text}), now=TEST_NOW)
-    assert source.con.execute("select block from events").fetchall() == [("two\nlines",)]
+    assert source.readable_cursor().execute("select block from events").fetchall() == [("two\nlines",)]
 
 
 def test_excel_sep_line_sets_the_delimiter_and_is_skipped(tmp_path):
@@ -392,7 +392,7 @@ def test_excel_sep_line_sets_the_delimiter_and_is_skipped(tmp_path):
     source = load_source(folder_with(tmp_path, {"events.csv": text}), now=TEST_NOW)
     assert problems(source, "events") == {("(row)", "malformed CSV row: fewer fields than the 4 of the header"): (1, [2])}
     accounted(source, "events", 3, 2)
-    assert source.con.execute("select _row, event_id from events order by 1").fetchall() == [(1, "e1"), (3, "e3")]
+    assert source.readable_cursor().execute("select _row, event_id from events order by 1").fetchall() == [(1, "e1"), (3, "e3")]
 
 
 def test_parquet_file_with_a_duplicated_column_is_refused(tmp_path):

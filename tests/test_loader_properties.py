@@ -125,7 +125,7 @@ def check(source, valid: dict, read: int, broken: int, copies: int) -> None:
     assert report.rows_read == read
     assert report.rows_loaded + report.rows_rejected + report.duplicates_merged == report.rows_read
     assert (report.rows_loaded, report.rows_rejected, report.duplicates_merged) == (len(valid), broken, copies)
-    loaded = source.con.execute(f"SELECT {', '.join(COLUMNS)} FROM events").fetchall()
+    loaded = source.readable_cursor().execute(f"SELECT {', '.join(COLUMNS)} FROM events").fetchall()
     expected = [(r["event_id"], r["ts"], r["user_id"], r["event_type"], r["position"]) for r in valid.values()]
     assert sorted(loaded, key=repr) == sorted(expected, key=repr)
 

@@ -38,7 +38,7 @@ def test_rejected_rows_are_counted_per_column_and_reason_with_row_numbers(make_s
     assert found[("ts", "more than a day in the future")] == (1, [7])
     report = source.tables["events"]
     assert (report.rows_read, report.rows_loaded, report.rows_rejected) == (8, 2, 6)
-    assert sorted(source.con.sql("select event_id from events").fetchnumpy()["event_id"]) == ["e1", "e8"]
+    assert sorted(source.readable_cursor().sql("select event_id from events").fetchnumpy()["event_id"]) == ["e1", "e8"]
 
 
 def test_exact_duplicates_count_once_and_conflicting_ids_are_both_rejected(make_source):
@@ -66,20 +66,20 @@ def test_offsets_become_utc_and_naive_values_are_utc(make_source):
     source = make_source({"events": [
         ev("e1", ts="2026-03-02 10:00:00+02:00"), ev("e2", ts="2026-03-02T10:00:00Z"), ev("e3", ts="2026-03-02 10:00:00"),
     ]})
-    got = dict(source.con.sql("select event_id, ts from events").fetchall())
+    got = dict(source.readable_cursor().sql("select event_id, ts from events").fetchall())
     assert got == {"e1": dt.datetime(2026, 3, 2, 8), "e2": dt.datetime(2026, 3, 2, 10), "e3": dt.datetime(2026, 3, 2, 10)}
 
 
 def test_ids_are_text_and_keep_leading_zeros(make_source):
     source = make_source({"events": [ev("007", user="00123"), ev("7", user="123")]})
-    assert sorted(source.con.sql("select user_id from events").fetchnumpy()["user_id"]) == ["00123", "123"]
+    assert sorted(source.readable_cursor().sql("select user_id from events").fetchnumpy()["user_id"]) == ["00123", "123"]
 
 
 def test_defaults_for_optional_money_and_flags(make_source):
     source = make_source({"events": [ev("e1")], "orders": [
         {"order_id": "o1", "item_id": "i", "ts": "2026-03-02 10:00:00", "user_id": "u1", "quantity": "1", "price": "2.5"},
     ]})
-    commission, delivery, discount, returned = source.con.execute(
+    commission, delivery, discount, returned = source.readable_cursor().execute(
         "select commission, delivery_cost, discount, returned from orders").fetchone()
     assert (commission, delivery, discount, returned) == (0, 0, 0, False)
     assert not source.has_column("orders", "market_price")
@@ -161,7 +161,7 @@ def test_parquet_and_duckdb_sources_load_the_same(tmp_path):
     for path in (folder, db):
         source = load_source(path, now=TEST_NOW)
         assert source.tables["events"].rows_loaded == 2
-        assert sorted(source.con.sql("select user_id from events").fetchnumpy()["user_id"]) == ["u1", "u2"]
+        assert sorted(source.readable_cursor().sql("select user_id from events").fetchnumpy()["user_id"]) == ["u1", "u2"]
 
 
 def test_not_a_duckdb_file(tmp_path):

@@ -39,7 +39,7 @@ def counts(source, table) -> tuple[int, int, int, int]:
 
 
 def column_types(source, table) -> dict[str, str]:
-    return {name: kind for name, kind, *_ in source.con.execute(f"DESCRIBE {table}").fetchall()}
+    return {name: kind for name, kind, *_ in source.readable_cursor().execute(f"DESCRIBE {table}").fetchall()}
 
 
 def contract_types(table) -> dict[str, str]:
@@ -80,8 +80,8 @@ def test_parquet_columns_of_the_contract_types_are_used_as_they_are_and_still_ch
         ("block", "missing value for a click event"): (1, [7]),
     }
     assert counts(source, "events") == (8, 3, 5, 0)
-    assert source.con.execute("SELECT list(event_id ORDER BY _row) FROM events").fetchone()[0] == ["e1", "e2", "e8"]
-    assert source.con.execute("SELECT ts, position FROM events WHERE event_id = 'e2'").fetchone() == (
+    assert source.readable_cursor().execute("SELECT list(event_id ORDER BY _row) FROM events").fetchone()[0] == ["e1", "e2", "e8"]
+    assert source.readable_cursor().execute("SELECT ts, position FROM events WHERE event_id = 'e2'").fetchone() == (
         dt.datetime(2026, 3, 2, 9, 1), 1)
 
     assert problems(source, "orders") == {
@@ -90,7 +90,7 @@ def test_parquet_columns_of_the_contract_types_are_used_as_they_are_and_still_ch
     }
     assert counts(source, "orders") == (3, 1, 2, 0)
     # Defaults still fill absent and null values.
-    assert source.con.execute("SELECT price, commission, discount, returned FROM orders").fetchone() == (
+    assert source.readable_cursor().execute("SELECT price, commission, discount, returned FROM orders").fetchone() == (
         5.25, 0, 0, True)
     # The loaded tables have the contract's types, whatever the file's types were.
     assert column_types(source, "events") == contract_types("events")
@@ -128,9 +128,9 @@ def test_parquet_columns_of_other_types_are_converted_and_checked(tmp_path):
     }
     assert counts(source, "events") == (7, 4, 3, 0)
     # Offsets become UTC, naive values are UTC; 3.0 is the integer 3.
-    got = dict(source.con.execute("SELECT event_id, strftime(ts, '%H:%M') FROM events").fetchall())
+    got = dict(source.readable_cursor().execute("SELECT event_id, strftime(ts, '%H:%M') FROM events").fetchall())
     assert got == {"e1": "10:00", "e3": "07:00", "e4": "10:00", "e5": "15:30"}
-    assert source.con.execute("SELECT position FROM events WHERE event_id = 'e1'").fetchone()[0] == 3
+    assert source.readable_cursor().execute("SELECT position FROM events WHERE event_id = 'e1'").fetchone()[0] == 3
 
     assert problems(source, "orders") == {
         ("price", "not an amount"): (2, [3, 4]),
@@ -187,13 +187,13 @@ def test_repeated_keys_exact_duplicates_merge_and_conflicts_reject_all_their_row
         ("event_id", "different rows share the same event_id"): (3, [2, 5, 9]),
     }
     assert counts(source, "events") == (9, 3, 4, 2)
-    assert source.con.execute("SELECT list(_row ORDER BY _row) FROM events").fetchone()[0] == [1, 4, 8]
+    assert source.readable_cursor().execute("SELECT list(_row ORDER BY _row) FROM events").fetchone()[0] == [1, 4, 8]
 
     assert problems(source, "orders") == {
         ("order_id, item_id", "different rows share the same order_id, item_id"): (2, [2, 4]),
     }
     assert counts(source, "orders") == (5, 2, 2, 1)
-    assert source.con.execute("SELECT list(_row ORDER BY _row) FROM orders").fetchone()[0] == [1, 5]
+    assert source.readable_cursor().execute("SELECT list(_row ORDER BY _row) FROM orders").fetchone()[0] == [1, 5]
     assert column_types(source, "events") == contract_types("events")
 
 
@@ -207,10 +207,11 @@ def test_a_table_without_failing_rows_loads_every_row_and_leaves_no_helper_table
     source = load_source(parquet_source(tmp_path / "pq", {"events": events}), now=TEST_NOW)
     assert counts(source, "events") == (5000, 5000, 0, 0)
     assert source.tables["events"].problems == []
-    assert source.con.execute("SELECT min(_row), max(_row), count(DISTINCT event_id) FROM events").fetchone() == (
+    assert source.readable_cursor().execute("SELECT min(_row), max(_row), count(DISTINCT event_id) FROM events").fetchone() == (
         1, 5000, 5000)
     tables = {r[0] for r in source.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-    assert tables == set(TABLES)
+    # beside the contract's tables only the dictionaries of users and items and the ENUMs' values
+    assert tables == set(TABLES) | {"_keys_user", "_keys_item", "_enum_values"}
 
 
 def test_duckdb_view_rows_keep_their_numbers_across_the_checks(tmp_path):
@@ -223,4 +224,4 @@ def test_duckdb_view_rows_keep_their_numbers_across_the_checks(tmp_path):
     source = load_source(db, now=TEST_NOW)
     assert counts(source, "events") == (8, 3, 5, 0)
     assert problems(source, "events")[("ts", "more than a day in the future")] == (1, [4])
-    assert source.con.execute("SELECT list(event_id ORDER BY _row) FROM events").fetchone()[0] == ["e1", "e2", "e8"]
+    assert source.readable_cursor().execute("SELECT list(event_id ORDER BY _row) FROM events").fetchone()[0] == ["e1", "e2", "e8"]

@@ -180,7 +180,7 @@ def test_spark_report_and_rows_equal_duckdb(spark, tmp_path, case):
         assert any(r.problems or r.notes or r.duplicates_merged for r in duck.tables.values()) or case == "gzip-crlf"
         session = spark.newSession()
         for table in duck.tables:
-            expected = duck.cursor().sql(f"SELECT * FROM {table} ORDER BY _row").df()
+            expected = duck.readable_cursor().sql(f"SELECT * FROM {table} ORDER BY _row").df()
             actual = to_pandas(on_spark.frame(session, table).orderBy("_row"))
             pd.testing.assert_frame_equal(_plain(actual), _plain(expected), check_dtype=False, obj=table)
     finally:

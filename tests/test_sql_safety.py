@@ -19,6 +19,7 @@ from conftest import TEST_NOW, write_source
 from dashboard.engine.context import MetricContext
 from dashboard.engine.contract import TABLES
 from dashboard.engine.metrics import METRIC_TABLES, compute_table
+from dashboard.engine.source.keys import ENUM_COLUMNS, ENUM_VALUES_TABLE, KEYED_COLUMNS, keys_table
 from dashboard.engine.params import Params
 from dashboard.engine.source import load_source
 
@@ -123,10 +124,11 @@ def test_hostile_csv_column_is_ignored_and_never_becomes_sql(tmp_path, recorded)
     report = source.tables["events"]
     assert (report.rows_read, report.rows_loaded) == (5, 5)
     assert report.notes == [f"columns not in the data contract are ignored: '{HOSTILE_COLUMN}'"]
-    assert sorted(source.con.execute("select user_id from events").fetchnumpy()["user_id"]) == sorted(HOSTILE_VALUES)
-    assert "_row" in [r[0] for r in source.con.execute("describe events").fetchall()]
+    assert sorted(source.readable_cursor().execute("select user_id from events").fetchnumpy()["user_id"]) == sorted(HOSTILE_VALUES)
+    assert "_row" in [r[0] for r in source.readable_cursor().execute("describe events").fetchall()]
     tables = {r[0] for r in source.con.execute("select table_name from duckdb_tables()").fetchall()}
-    assert tables == set(TABLES)
+    # events has user ids and event types: one dictionary of users, and the ENUMs' values
+    assert tables == set(TABLES) | {"_keys_user", "_enum_values"}
     for sql in recorded:
         assert HOSTILE_COLUMN not in sql and "DROP TABLE events" not in sql and "leak" not in sql, sql
 
@@ -142,7 +144,7 @@ def test_hostile_parquet_column_names_are_renamed_by_position(tmp_path, recorded
     source = load_source(folder, now=TEST_NOW)
     assert source.tables["events"].rows_loaded == 2
     assert source.tables["events"].columns_present == ("event_id", "ts", "user_id", "event_type")
-    assert sorted(source.con.execute("select user_id from events").fetchnumpy()["user_id"]) == ["u1", "u2"]
+    assert sorted(source.readable_cursor().execute("select user_id from events").fetchnumpy()["user_id"]) == ["u1", "u2"]
     for sql in recorded:
         assert HOSTILE_COLUMN not in sql and 'ts"); --' not in sql and "EVENT_ID" not in sql, sql
 
@@ -166,4 +168,7 @@ def test_loader_sql_names_only_contract_tables_and_columns(tmp_path, recorded):
     created = {m.group(1) for sql in recorded
                for m in re.finditer(r"(?i)create (?:or replace )?(?:temp )?table (\w+)", sql)}
     helpers = {"_valid", "_repeated"} | {f"_{kind}_{t}" for t in TABLES for kind in ("checked", "bad", "steps")}
+    # the dictionaries of ids and labels, and the values collected for them (source/keys.py)
+    kinds = set(KEYED_COLUMNS.values()) | set(ENUM_COLUMNS.values())
+    helpers |= {ENUM_VALUES_TABLE} | {keys_table(k) for k in kinds} | {f"_values_{k}" for k in kinds}
     assert created <= set(TABLES) | helpers, created - set(TABLES) - helpers

@@ -62,7 +62,7 @@ import duckdb
 from dashboard.engine import settings as settings_module
 from dashboard.engine.contract import TABLES
 from dashboard.engine.guard import is_inside
-from dashboard.engine.source import FILE_SUFFIXES, Problem, Source, TableReport, load_source, new_connection
+from dashboard.engine.source import FILE_SUFFIXES, Problem, Source, TableReport, keys, load_source, new_connection
 
 # Bump when the layout of a copy changes (the code hash below changes too; this names it).
 FORMAT = 1
@@ -453,6 +453,7 @@ def _write(source: Source, key: dict, file: Path, took: float) -> None:
                           "AND schema_name = 'main' AND NOT temporary ORDER BY table_name").fetchall()]
             columns = {name: [(c[0], c[1]) for c in described] for name, described in tables}
             with duckdb.connect(str(scratch)) as out:
+                _copy_enum_types(cursor, out, columns)
                 for name, cols in columns.items():
                     out.execute(f"CREATE TABLE {_quoted(name)} ({_columns_sql(cols)})")
                     reader = cursor.sql(f"SELECT * FROM {_quoted(name)}").to_arrow_reader(ARROW_BATCH)
@@ -512,7 +513,27 @@ def _quoted(name: str) -> str:
 
 
 def _columns_sql(columns) -> str:
-    return ", ".join(f"{_quoted(name)} {kind}" for name, kind in columns)
+    # A label stored as an ENUM is declared with its kind's type (made by `_copy_enum_types`),
+    # not with the values DESCRIBE spells out.
+    return ", ".join(
+        f"{_quoted(name)} {keys.enum_type(keys.ENUM_COLUMNS[name]) if kind.startswith('ENUM') else kind}"
+        for name, kind in columns
+    )
+
+
+def _copy_enum_types(cursor, out, columns: dict) -> None:
+    """The source's ENUM types made again in the copy, from its table of their values (keys.py)."""
+    if keys.ENUM_VALUES_TABLE not in columns:
+        return
+    values = cursor.sql(f"SELECT kind, value FROM {keys.ENUM_VALUES_TABLE}").arrow().read_all()
+    out.register("_enum_values_incoming", values)
+    try:
+        for kind in sorted(set(values.column("kind").to_pylist())):
+            if kind not in keys.ENUM_COLUMNS.values():  # our names only ever reach SQL text
+                raise ValueError(f"unknown ENUM kind {kind!r}")
+            keys.create_enum(out, kind, f"SELECT value FROM _enum_values_incoming WHERE kind = '{kind}'")
+    finally:
+        out.unregister("_enum_values_incoming")
 
 
 def _sql_string(path: Path) -> str:

@@ -15,6 +15,8 @@ from typing import Iterator, Sequence
 
 import duckdb
 
+from dashboard.engine.sql import plain_text
+
 
 class PathRefused(ValueError):
     """A path a user gave is not one this server may read; the message says why in a sentence."""
@@ -130,4 +132,4 @@ def run_limited(cursor: duckdb.DuckDBPyConnection, sql: str, params: dict | None
                 what: str = "The query"):
     """`cursor.execute(sql, params).df()` under `time_limit` — for callers with one statement."""
     with time_limit(cursor, seconds, what):
-        return cursor.execute(sql, params or {}).df()
+        return plain_text(cursor.execute(sql, params or {}).df())

@@ -73,7 +73,16 @@ def bind(sql: str, params: dict) -> dict:
 
 def run(cursor: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> pd.DataFrame:
     """Run one SELECT and return its result as a DataFrame."""
-    return cursor.execute(sql, bind(sql, params or {})).df()
+    return plain_text(cursor.execute(sql, bind(sql, params or {})).df())
+
+
+def plain_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Labels stored as ENUMs (block, model_version, …: source/keys.py) come out of DuckDB as
+    pandas categoricals; every reader of a metric table gets them as the text they are."""
+    for column in frame.columns:
+        if isinstance(frame[column].dtype, pd.CategoricalDtype):
+            frame[column] = frame[column].astype(frame[column].cat.categories.dtype)
+    return frame
 
 
 def run_file(cursor: duckdb.DuckDBPyConnection, name: str, params: dict | None = None) -> pd.DataFrame:

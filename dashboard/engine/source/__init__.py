@@ -2,9 +2,12 @@
 
 A source is a folder of `<table>.parquet|.csv|.csv.gz` files or one `.duckdb` file. Every
 contract table that is present becomes a clean DuckDB table of the same name with the
-contract's columns and types. Rows that break the contract are rejected and counted per
-table, column and reason (with example row numbers); exact duplicate rows count once. Every
-row read is accounted for: read = loaded + rejected + merged duplicates.
+contract's columns and types, except that user, item, seller and session ids are stored as
+integer keys and short labels (event type, block, platform, model version, category) as ENUMs
+(`keys.py`); `Source.readable_cursor()` reads the tables with the ids as text. Rows that
+break the contract are rejected and counted per table, column and reason (with example row
+numbers); exact duplicate rows count once. Every row read is accounted for: read = loaded +
+rejected + merged duplicates.
 
 A file that cannot be read at all is an error naming the file (and column), and then the
 source as a whole is refused: nothing is half-loaded.
@@ -31,8 +34,10 @@ The package, by job (each file one):
 - `load.py`    the connection with the server's limits, `load_source` from start to end;
 - `locate.py`  finding the tables of a folder or a .duckdb file;
 - `read.py`    reading one file into positional columns (Parquet, .duckdb table, CSV dialects);
-- `table.py`   one table: columns matched to the contract, read once, checked, kept clean;
+- `table.py`   one table: columns matched to the contract, read once, checked, kept clean
+  (every table read and counted first, then written clean once the dictionaries are built);
 - `rules.py`   the contract's rules for one table as SQL, rejected rows counted;
+- `keys.py`    how the clean tables store ids (integer keys) and short labels (ENUMs);
 - `across.py`  checks across tables (experiments, target policies, traffic shares);
 - `report.py`  what a load gives back (Source, with its DuckDB connection).
 

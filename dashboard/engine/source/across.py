@@ -3,6 +3,7 @@ users; absent optional tables created empty."""
 from __future__ import annotations
 
 from dashboard.engine.contract import SQL_TYPES, TABLES
+from dashboard.engine.source.keys import Storage, keys_table
 from dashboard.engine.loading import (
     EXAMPLE_ROWS, HEAVY_USER_MIN_EVENTS, HEAVY_USER_MIN_USERS, HEAVY_USER_SHARE, PROBABILITY_SUM_TOLERANCE,
     Problem, TableReport, _heavy_user_note, _traffic_share_notes,
@@ -87,7 +88,7 @@ def _note_traffic_shares(con, reports: dict[str, TableReport]) -> None:
     report.notes += _traffic_share_notes(rows)
 
 
-def _note_heavy_users(con, reports: dict[str, TableReport]) -> None:
+def _note_heavy_users(con, reports: dict[str, TableReport], storage: Storage) -> None:
     """A user with an extreme share of the events is likely a bot or a logging loop: name it.
 
     Nothing is rejected — the events follow the contract — but every metric counts them.
@@ -95,13 +96,20 @@ def _note_heavy_users(con, reports: dict[str, TableReport]) -> None:
     report = reports.get("events")
     if report is None or report.rows_loaded < HEAVY_USER_MIN_EVENTS:
         return
+    # the users by their own ids: events store keys (keys.py), numbered in the ids' order
+    named = (f"JOIN {keys_table(storage.keyed['user_id'])} AS k ON k.key = heavy.user_id"
+             if "user_id" in storage.keyed else "CROSS JOIN (SELECT NULL AS id) AS k")
     rows = con.execute(
-        """
-        WITH per_user AS (SELECT user_id, count(*) AS n FROM events GROUP BY 1)
-        SELECT user_id, n FROM per_user
-        WHERE n >= $min_events AND n >= $share * $total
-          AND (SELECT count(*) FROM per_user) >= $min_users
-        ORDER BY n DESC, user_id LIMIT 5
+        f"""
+        WITH per_user AS (SELECT user_id, count(*) AS n FROM events GROUP BY 1),
+        heavy AS (
+            SELECT user_id, n FROM per_user
+            WHERE n >= $min_events AND n >= $share * $total
+              AND (SELECT count(*) FROM per_user) >= $min_users
+            ORDER BY n DESC, user_id LIMIT 5
+        )
+        SELECT coalesce(k.id, CAST(heavy.user_id AS VARCHAR)), heavy.n FROM heavy {named}
+        ORDER BY heavy.n DESC, heavy.user_id
         """,
         {"min_events": HEAVY_USER_MIN_EVENTS, "share": HEAVY_USER_SHARE, "total": report.rows_loaded,
          "min_users": HEAVY_USER_MIN_USERS},
@@ -109,15 +117,17 @@ def _note_heavy_users(con, reports: dict[str, TableReport]) -> None:
     report.notes += [_heavy_user_note(user, n, report.rows_loaded) for user, n in rows]
 
 
-def _create_absent_tables(con, reports: dict[str, TableReport]) -> None:
+def _create_absent_tables(con, reports: dict[str, TableReport], storage: Storage) -> None:
     """Absent optional tables exist empty, so every query runs on every source.
 
+    Their columns have the stored types of the loaded ones (keys, ENUMs), so that a join of a
+    loaded table with an absent one compares like with like.
     Whether a metric is available is decided from `Source.has`, never from an empty result.
     """
     for table in TABLES.values():
         if table.name in reports:
             continue
-        columns = ", ".join(f"{c.name} {SQL_TYPES[c.kind]}" for c in table.columns)
+        columns = ", ".join(f"{c.name} {storage.column_type(c.name, SQL_TYPES[c.kind])}" for c in table.columns)
         con.execute(f"CREATE TABLE {table.name} (_row BIGINT, {columns})")
 
 

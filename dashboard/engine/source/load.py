@@ -22,7 +22,8 @@ from dashboard.engine.loading import (
 )
 from dashboard.engine.source.locate import _attach, _locate_in_database, _refuse_state_definitions
 from dashboard.engine.source.report import Source, _first_line
-from dashboard.engine.source.table import _load_table
+from dashboard.engine.source import keys
+from dashboard.engine.source.table import _finish_table, _prepare_table
 
 
 def new_connection(settings: settings_module.Settings | None = None,
@@ -128,12 +129,22 @@ def _load_all(con, path: Path, is_folder: bool, now, allowed_dirs) -> dict[str, 
         located = [loc for table in TABLES if (loc := _locate_in_database(con, path, table))]
         given = {loc.table for loc in located}
 
-    reports: dict[str, TableReport] = {}
+    # Every table read and counted first, then written clean: the dictionaries of ids and labels
+    # (keys.py) need the values of all tables before the first clean table stores a key.
+    prepared, failed, collected = [], {}, set()
     for loc in located:
         try:
-            reports[loc.table] = _load_table(con, TABLES[loc.table], loc, now)
+            prepared.append(_prepare_table(con, TABLES[loc.table], loc, now, collected))
         except SourceError as exc:
-            errors.extend(exc.problems)
+            failed[loc.table] = exc.problems
+    storage = keys.build(con, collected)
+    reports: dict[str, TableReport] = {}
+    for table in prepared:
+        try:
+            reports[table.table.name] = _finish_table(con, table, storage)
+        except SourceError as exc:
+            failed[table.table.name] = exc.problems
+    errors.extend(problem for loc in located for problem in failed.get(loc.table, []))
     if "events" not in given:
         errors.append(_events_missing(path, is_folder))
     if errors:
@@ -143,8 +154,8 @@ def _load_all(con, path: Path, is_folder: bool, now, allowed_dirs) -> dict[str, 
     _check_experiments(con, reports)
     _check_target_policies(con, reports)
     _note_traffic_shares(con, reports)
-    _note_heavy_users(con, reports)
-    _create_absent_tables(con, reports)
+    _note_heavy_users(con, reports, storage)
+    _create_absent_tables(con, reports, storage)
     # The serving database needs no file and no extension, and its limits must hold: the
     # configuration cannot be changed by any later statement.
     con.execute("SET lock_configuration = true")

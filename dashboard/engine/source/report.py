@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 
 from dashboard.engine.loading import TableReport
+from dashboard.engine.source.keys import readable_sql
 
 
 @dataclass(eq=False)  # one loaded source is one database: identity, not field equality
@@ -33,6 +34,15 @@ class Source:
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A new cursor: its own temporary tables, safe to use from one thread."""
         return self.con.cursor()
+
+    def readable_cursor(self) -> duckdb.DuckDBPyConnection:
+        """A new cursor on which every loaded table reads as the source gave it: ids as their
+        text, labels as VARCHAR (the tables store keys and ENUMs: keys.py). For anyone who
+        wants the rows themselves; the metric queries read the stored tables."""
+        cursor = self.cursor()
+        for table in self.tables:
+            cursor.execute(f"CREATE TEMP VIEW {table} AS {readable_sql(cursor, table)}")  # contract names
+        return cursor
 
     @property
     def name(self) -> str:

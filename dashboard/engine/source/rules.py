@@ -12,6 +12,7 @@ from dashboard.engine.loading import (
     AS_IS_KINDS, EXAMPLE_ROWS, FUTURE_TOLERANCE, KIND_WORDS, NUMERIC_TYPES, Problem, SourceError, TableReport,
     _exact_money_type, _experiment_reason, _Located,
 )
+from dashboard.engine.source.keys import Storage
 from dashboard.engine.source.read import _Raw, _count, _scan
 
 
@@ -188,18 +189,21 @@ def _refuse_unparseable_columns(con, loc: _Located, raw: _Raw, checks: _Checks,
         raise SourceError(errors)
 
 
-def _create_clean_table(con, table: Table, loc: _Located, raw: _Raw, checks: _Checks) -> None:
-    """The table the metrics read: the typed rows that break no rule, defaults filled in.
+def _create_clean_table(con, table: Table, loc: _Located, raw: _Raw, checks: _Checks, storage: Storage) -> None:
+    """The table the metrics read: the typed rows that break no rule, defaults filled in, ids
+    stored as keys and labels as ENUMs (keys.py).
 
     Straight from the file, with no copy in between; repeated keys are resolved on it afterwards.
     """
     values = ", ".join(
         f"COALESCE({c.name}, {c.default}) AS {c.name}" if c.default else c.name for c in table.columns
     )
+    stored, joins = storage.stored([c.name for c in table.columns], "_clean")
     order = "" if table.key else " ORDER BY _row"  # a table without a key keeps the file's order
     _scan(
         con, loc,
-        f"CREATE OR REPLACE TABLE {table.name} AS SELECT _row, {values} FROM ({checks.typed}) WHERE {checks.ok}{order}",
+        f"CREATE OR REPLACE TABLE {table.name} AS SELECT _clean._row, {', '.join(stored)} "
+        f"FROM (SELECT _row, {values} FROM ({checks.typed}) WHERE {checks.ok}) AS _clean {' '.join(joins)}{order}",
         {**raw.params, **checks.params},
     )
 

@@ -2,17 +2,20 @@
 once, checked by the rules of rules.py and kept as a clean table."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from dashboard.engine.contract import Table
 from dashboard.engine.loading import (
     Problem, SourceError, TableReport, _column_notes, _Dialect, _head, _header, _Located, _map_columns,
     _not_text, _refuse_nested_columns,
 )
+from dashboard.engine.source import keys
 from dashboard.engine.source.read import (
     _Raw, _count, _csv_problems, _csv_raw, _csv_rejected, _has_non_ascii, _read_database, _read_parquet,
     _renumber, _scan,
 )
 from dashboard.engine.source.rules import (
-    _checks, _collect_problems, _count_rows, _create_clean_table, _note_rejected_experiments,
+    _Checks, _checks, _collect_problems, _count_rows, _create_clean_table, _note_rejected_experiments,
     _refuse_unparseable_columns, _resolve_keys,
 )
 
@@ -22,12 +25,28 @@ from dashboard.engine.source.rules import (
 # A table is loaded in streamed passes over its rows, with no copy of them in between (a CSV
 # file, or a DuckDB table or view, is first read once into a temp table: see `_Raw.stable_rows`):
 # 1. counts: rows read and, for each column whose values may not parse, values given/parsed;
-# 2. the clean table itself: the typed rows that break no rule (`_Checks.ok`);
-# 3. only when some rows broke a rule: the broken rules of those rows, per column and reason;
-# 4. the key, on the clean table: duplicates and conflicts are resolved only for repeated keys.
+# 2. the distinct ids and labels, for the source's dictionaries (keys.py; every table's before
+#    any clean table is written, since a user's key must be the same in every table);
+# 3. the clean table itself: the typed rows that break no rule (`_Checks.ok`), ids as keys;
+# 4. only when some rows broke a rule: the broken rules of those rows, per column and reason;
+# 5. the key, on the clean table: duplicates and conflicts are resolved only for repeated keys.
 # Rows are checked with one flag each, not a list of problems: lists are made for rejected rows only.
 
-def _load_table(con, table: Table, loc: _Located, now) -> TableReport:
+@dataclass
+class _Prepared:
+    """A table read and counted, waiting for the source's dictionaries to be written clean."""
+
+    table: Table
+    loc: _Located
+    raw: _Raw
+    checks: _Checks
+    report: TableReport
+    rows: int  # rows read that the CSV reader did not already reject
+
+
+def _prepare_table(con, table: Table, loc: _Located, now, collected: set[str]) -> _Prepared:
+    """Steps 1 and 2: the table's rows read, counted and their ids and labels collected
+    (`collected`: the kinds of ids and labels with values so far, keys.py)."""
     report = TableReport(table.name, loc.origin)
     if loc.kind == "csv":
         names, dialect = _header(loc, _head(loc))
@@ -57,8 +76,15 @@ def _load_table(con, table: Table, loc: _Located, now) -> TableReport:
     report.rows_read = rows + sum(p.rows for p in csv_problems)
     _refuse_unparseable_columns(con, loc, raw, checks, parse_counts)
     report.problems.extend(csv_problems)
-    _create_clean_table(con, table, loc, raw, checks)
-    if _count(con, table.name) < rows:
+    keys.collect_values(con, lambda sql: _scan(con, loc, sql, raw.params), checks.typed, list(present), collected)
+    return _Prepared(table, loc, raw, checks, report, rows)
+
+
+def _finish_table(con, prepared: _Prepared, storage: keys.Storage) -> TableReport:
+    """Steps 3 to 5: the clean table written, rejected rows reported, repeated keys resolved."""
+    table, loc, raw, checks, report = prepared.table, prepared.loc, prepared.raw, prepared.checks, prepared.report
+    _create_clean_table(con, table, loc, raw, checks, storage)
+    if _count(con, table.name) < prepared.rows:
         report.problems.extend(_collect_problems(con, table.name, loc, raw, checks))
         _note_rejected_experiments(con, table, loc, raw, checks, report)
     _resolve_keys(con, table, report)

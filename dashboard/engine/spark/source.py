@@ -141,12 +141,15 @@ def from_duckdb(source, spark, work_dir: str | Path | None = None, cache: bool =
     """
     import pyarrow.parquet as pq
 
+    from dashboard.engine.source.keys import readable_sql  # (a DuckDB source: DuckDB is there)
+
     folder = Path(tempfile.mkdtemp(prefix="recdash-spark-", dir=str(work_dir) if work_dir else None))
     cursor = source.cursor()
     try:
         for table in TABLES:
-            columns = ", ".join(table_schema(table))  # contract names only
-            reader = cursor.sql(f"SELECT {columns} FROM {table}").to_arrow_reader(BATCH_ROWS)
+            # the rows as the source gave them: ids as text, not the keys DuckDB stores them as
+            rows = readable_sql(cursor, table, list(table_schema(table)))  # contract names only
+            reader = cursor.sql(rows).to_arrow_reader(BATCH_ROWS)
             schema = _plain_schema(reader.schema)
             with pq.ParquetWriter(folder / f"{table}.parquet", schema) as writer:
                 for batch in reader:
