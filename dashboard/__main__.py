@@ -230,6 +230,9 @@ def cmd_export(args) -> int:
         from dashboard.engine.params import ParamError
 
         raise ParamError("--spark-master needs --engine spark")
+    from dashboard.engine import stats
+
+    stats.warm_up()  # the experiments table's statistics are imported while the source loads
     try:
         say(f"loading {args.data}")
         source = load_validated(args.data, args)

@@ -30,11 +30,13 @@ Concurrency: a copy is written to a temporary file in the cache folder and renam
 one (atomic on one file system), so a reader sees a whole old or a whole new copy. Two processes
 loading at once both validate and both write; the last rename wins and both copies are good.
 
-Sandbox: a copy is first copied, in one read, into a private temporary folder of the source (as
-a fresh load's temporary database file). Disk storage serves from that file. Memory storage
-attaches it read-only — `allowed_paths` is exactly that file, external access off — copies the
-tables in, detaches it and removes the folder, so the one path the database may read is gone.
-Then the configuration is locked, as after `load_source` (docs/security.md).
+Serving: memory storage serves the copy in place — attached read-only before external access
+is switched off (DuckDB then allows that file alone), each table a view of the copy's — so a
+restart reads nothing until a query does and decompresses only what it scans. DuckDB keeps the
+file it opened, so a copy replaced (renamed over) or pruned meanwhile stays readable as it was.
+Disk storage copies the copy, in one read, into a private temporary folder of the source (as a
+fresh load's temporary database file) and serves from that, since its runs write staging tables
+into their database. Then the configuration is locked, as after `load_source` (docs/security.md).
 
 Anything wrong with a copy (unreadable, truncated, another format) is a warning and a fresh load
 that rewrites it; a copy that cannot be written is a warning too. Neither stops the source.
@@ -280,10 +282,40 @@ def _what_changed(old: dict, new: dict) -> str:
 def _open_copy(file: Path, settings, path: Path, key: dict, now: dt.datetime) -> Source | str:
     """The source served from `file`, or why the copy does not fit (it is then left untouched).
 
-    First a private copy of the file (one read of it: whole even if another process replaces the
-    copy meanwhile), in a private temporary folder. Disk storage serves from that file, as a
-    fresh load serves from its own temporary file; memory storage reads its tables into memory
-    and removes it. Raises on a copy that cannot be read."""
+    Memory storage serves the copy in place: `file` attached read-only, each table a view of
+    the copy's, so a restart reads nothing until a query does (DuckDB reads the compressed
+    blocks it needs into its buffers; the staging tables of the runs live in memory as after a
+    fresh load). DuckDB keeps the file it opened: a copy that another process replaces meanwhile
+    (a rename, never a write in place: `_write`) or prunes stays readable, as it was. Disk
+    storage serves from a private copy of the file, as a fresh load serves from its own
+    temporary file (the serving database writes its staging tables there). Raises on a copy
+    that cannot be read."""
+    if settings.storage == "disk":
+        return _open_private_copy(file, settings, path, key, now)
+    con = new_connection(settings)
+    try:
+        # Attached before external access is switched off with no path allowed: DuckDB reads the
+        # copy through the handle it opened, and the serving database can open nothing more,
+        # not even the copy a second time.
+        con.execute(f"ATTACH '{_sql_string(file)}' AS validated_copy (READ_ONLY)")
+        con.execute("SET enable_external_access = false")
+        meta = _meta(con, "validated_copy")
+        why = _misfit(meta, key, now)
+        if why:
+            con.close()
+            return why
+        for table, _columns in meta["tables"]:
+            con.execute(f"CREATE VIEW {_quoted(table)} AS SELECT * FROM validated_copy.{_quoted(table)}")
+        con.execute("SET lock_configuration = true")
+    except BaseException:
+        con.close()
+        raise
+    return _source(path, con, meta)
+
+
+def _open_private_copy(file: Path, settings, path: Path, key: dict, now: dt.datetime) -> Source | str:
+    """Disk storage: the source served from a private copy of `file` (one read of it: whole
+    even if another process replaces the copy meanwhile)."""
     with duckdb.connect(str(file), read_only=True) as peek:  # a misfit is known without copying
         why = _misfit(_meta(peek, "main"), key, now)
     if why:
@@ -293,43 +325,23 @@ def _open_copy(file: Path, settings, path: Path, key: dict, now: dt.datetime) ->
     mine = folder / "tables.duckdb"
     try:
         shutil.copyfile(file, mine)
-        if settings.storage == "disk":
-            con = new_connection(settings, database=mine)
-            weakref.finalize(con, shutil.rmtree, folder, True)
-        else:
-            con = new_connection(settings)
+        con = new_connection(settings, database=mine)
+        weakref.finalize(con, shutil.rmtree, folder, True)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
     try:
-        if settings.storage == "disk":
-            meta = _meta(con, "main")
-            why = _misfit(meta, key, now)
-            if why:
-                con.close()
-                return why
-            con.execute(f"DROP TABLE {META_TABLE}")
-            con.execute("SET enable_external_access = false")
-        else:
-            # The serving database may read exactly the private copy, which is gone afterwards.
-            con.execute("SET allowed_paths = $p", {"p": [str(mine), str(mine) + ".wal"]})
-            con.execute("SET enable_external_access = false")
-            con.execute(f"ATTACH '{_sql_string(mine)}' AS validated_copy (READ_ONLY)")
-            meta = _meta(con, "validated_copy")
-            why = _misfit(meta, key, now)
-            if why:
-                con.close()
-                return why
-            for table, _columns in meta["tables"]:
-                con.execute(f"CREATE TABLE {_quoted(table)} AS SELECT * FROM validated_copy.{_quoted(table)}")
-            con.execute("DETACH validated_copy")
+        meta = _meta(con, "main")
+        why = _misfit(meta, key, now)
+        if why:
+            con.close()
+            return why
+        con.execute(f"DROP TABLE {META_TABLE}")
+        con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
     except BaseException:
         con.close()
         raise
-    finally:
-        if settings.storage != "disk":
-            shutil.rmtree(folder, ignore_errors=True)
     return _source(path, con, meta)
 
 

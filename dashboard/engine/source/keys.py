@@ -140,8 +140,9 @@ def readable_sql(con, table: str, columns: list[str] | None = None) -> str:
     described = dict(con.execute(
         "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = $d AND schema_name = 'main' "
         "AND table_name = $t ORDER BY column_index", {"d": database, "t": table}).fetchall())
+    # (a source restarted from its validated copy holds views of the copy's tables: cache.py)
     tables = {name for (name,) in con.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE database_name = $d AND schema_name = 'main'",
+        "SELECT DISTINCT table_name FROM duckdb_columns() WHERE database_name = $d AND schema_name = 'main'",
         {"d": database}).fetchall()}
     items, joins = [], []
     for name in columns or list(described):
