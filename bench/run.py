@@ -1,4 +1,5 @@
-"""Benchmark: how fast the metric tables are at marketplace scale, side by side with pandas.
+"""Benchmark: how fast the metric tables are at marketplace scale, side by side with pandas
+and Polars.
 
     python bench/run.py [--sizes 1M,10M,50M] [--runs 3] [--out bench-results]
 
@@ -6,12 +7,12 @@ For each size (events, approximate) a demo source is generated once and cached u
 bench-data/ (gitignored; reused while the generator's code is unchanged). Then, per run, fresh
 processes measure (bench/worker.py): loading, every metric table and the whole export, cold and
 warm; loading through the validated copy (dashboard/engine/cache.py: writing it, then a restart
-that reads it, and the export after that); the pandas and the Polars baselines of the headline
-tables, per table, and their equality with the engine; the server-side time of a page rerun in
-AppTest (and of its first run after a restart with the validated copy warm); and each process's
-peak memory. Medians over the
-runs are printed as a table and written to --out as results.csv, results.md and runs.json.
-docs/performance.md explains the figures.
+that reads it, the export after that, and the `export` command end to end); the pandas and the
+Polars baselines of the headline tables, per table, and their equality with the engine; the
+server-side time of a page rerun in AppTest (and of its first run after a restart with the
+validated copy warm); and each process's peak memory. Medians over the runs are printed as a
+table, with each target marked met or not, and written to --out as results.csv, results.md and
+runs.json. docs/performance.md explains the figures.
 """
 from __future__ import annotations
 

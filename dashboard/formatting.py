@@ -72,13 +72,20 @@ def format_change(change, kind: str) -> str | None:
     if change is None or (isinstance(change, float) and math.isnan(change)):
         return None
     # A plain ASCII minus: Streamlit reads the sign off the text to choose the arrow.
-    if kind == "share":
-        text = f"{abs(change) * 100:,.1f} pp"
-    else:
-        text = format_value(abs(change), kind)
+    text = format_change_size(abs(change), kind)
     if is_no_change(text):
         return text
     return ("+" if change >= 0 else "-") + text
+
+
+def format_change_size(size, kind: str) -> str:
+    """The size of a change, unsigned (e.g. a metric's usual weekly change): in percentage
+    points for shares, as the change itself is — "±1.2 pp", never "±1.2 %" of a share."""
+    if size is None or (isinstance(size, float) and math.isnan(size)):
+        return "—"
+    if kind == "share":
+        return f"{float(size) * 100:,.1f} pp"
+    return format_value(size, kind)
 
 
 def is_no_change(text: str | None) -> bool:

@@ -1,7 +1,7 @@
 """How numbers look on the KPI cards and in the review (dashboard/formatting.py)."""
 from __future__ import annotations
 
-from dashboard.formatting import format_change, format_value, is_no_change
+from dashboard.formatting import format_change, format_change_size, format_value, is_no_change
 
 
 def test_a_change_of_plus_zero_minutes_is_no_change():
@@ -31,3 +31,21 @@ def test_contribution_is_compact_like_the_other_money_cards():
     assert format_value(1_234.5, "money") == "1,234"  # 1,234.5 → whole units from 100 up
     assert format_value(35.27, "money") == "35.27"  # cents only below 100 (an average order)
     assert format_change(-145.13, "money") == "-145"
+
+
+def test_the_usual_weekly_change_of_a_share_is_in_percentage_points():
+    # a conversion that usually moves by 0.012 per week moves by 1.2 pp, not by "1.2 %"
+    assert format_change_size(0.012, "share") == "1.2 pp"
+    assert format_change_size(2500.0, "money") == "2,500"
+    assert format_change_size(float("nan"), "share") == "—"
+
+
+def test_the_report_says_a_shares_usual_weekly_change_in_points():
+    from types import SimpleNamespace
+
+    from dashboard.review.report import _what_moved
+
+    headline = SimpleNamespace(stakeholder="Buyers", label="Buyer conversion", kind="share")
+    moved = SimpleNamespace(headline=headline, change=0.031, value=0.142, noise=0.012, good=True)
+    text = _what_moved(SimpleNamespace(what_moved=[moved]))
+    assert "+3.1 pp" in text and "usual weekly change ±1.2 pp" in text and "1.2 %" not in text

@@ -17,7 +17,7 @@ from dashboard.engine.export import describe_params
 from dashboard.engine.metrics.offline_online import PROXY_RULE
 from dashboard.review.kpis import Movement
 from dashboard.review.review import STAKEHOLDERS, WeeklyReview
-from dashboard.formatting import format_change, format_value, is_no_change
+from dashboard.formatting import format_change, format_change_size, format_value, is_no_change
 
 CSS = """
 body { font-family: -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; color: #24292f;
@@ -66,7 +66,7 @@ def _what_moved(review: WeeklyReview) -> str:
     items = [
         f"<li class='flag'>{html.escape(m.headline.stakeholder)}: {html.escape(m.headline.label)} "
         f"{_change_html(m)} to {html.escape(format_value(m.value, m.headline.kind))} "
-        f"(usual weekly change ±{html.escape(format_value(m.noise, m.headline.kind))})</li>"
+        f"(usual weekly change ±{html.escape(format_change_size(m.noise, m.headline.kind))})</li>"
         for m in review.what_moved
     ]
     body = f"<ul class='moved'>{''.join(items)}</ul>" if items else "<p>Nothing moved beyond its usual noise.</p>"

@@ -7,7 +7,7 @@ from dashboard import charts
 from dashboard.engine.export import bundle, compute_all, describe_params
 from dashboard.engine.metrics import offline_online
 from dashboard.review import kpis, report, review
-from dashboard.formatting import format_change, format_value
+from dashboard.formatting import format_change, format_change_size, format_value
 from dashboard.ui import session, widgets
 from dashboard.ui.data import analysis, metric
 from dashboard.ui.source import escape_markdown as text
@@ -44,7 +44,7 @@ if weekly.what_moved:
     for m in weekly.what_moved:
         st.markdown(
             f"- **{m.headline.stakeholder}: {m.headline.label}** {format_change(m.change, m.headline.kind)} to "
-            f"{format_value(m.value, m.headline.kind)} — its usual weekly change is ±{format_value(m.noise, m.headline.kind)}"
+            f"{format_value(m.value, m.headline.kind)} — its usual weekly change is ±{format_change_size(m.noise, m.headline.kind)}"
         )
 else:
     st.markdown("Nothing moved beyond its usual week-to-week noise.")
