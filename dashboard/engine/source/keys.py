@@ -93,22 +93,21 @@ def collect_values(con, scan, typed_select: str, columns: list[str], collected: 
 
 
 def build(con, collected: set[str]) -> Storage:
-    """The dictionaries and ENUM types from the collected values; the value lists dropped."""
+    """The dictionaries and ENUM types from the collected values (`collected`: the kinds with a
+    value list, `collect_values`); the value lists dropped."""
     storage = Storage()
-    collected = {f"_values_{kind}" for kind in collected}
     con.execute(f"CREATE TABLE {ENUM_VALUES_TABLE} (kind VARCHAR, value VARCHAR)")
-    for column, kind in KEYED_COLUMNS.items():
-        if f"_values_{kind}" not in collected:
+    for column, kind in KEYED_COLUMNS.items():  # one column per kind of id
+        if kind not in collected:
             continue
-        if kind not in storage.keyed.values():
-            con.execute(
-                f"CREATE TABLE {keys_table(kind)} AS SELECT value AS id, "
-                f"CAST(row_number() OVER (ORDER BY value) AS {KEY_TYPE}) AS key "
-                f"FROM (SELECT DISTINCT value FROM _values_{kind})"
-            )
+        con.execute(
+            f"CREATE TABLE {keys_table(kind)} AS SELECT value AS id, "
+            f"CAST(row_number() OVER (ORDER BY value) AS {KEY_TYPE}) AS key "
+            f"FROM (SELECT DISTINCT value FROM _values_{kind})"
+        )
         storage.keyed[column] = kind
     for column, kind in ENUM_COLUMNS.items():
-        if f"_values_{kind}" not in collected:
+        if kind not in collected:
             continue
         con.execute(
             f"INSERT INTO {ENUM_VALUES_TABLE} SELECT $kind, value FROM (SELECT DISTINCT value FROM _values_{kind})",
@@ -120,8 +119,8 @@ def build(con, collected: set[str]) -> Storage:
             continue
         create_enum(con, kind, f"SELECT value FROM {ENUM_VALUES_TABLE} WHERE kind = '{kind}'")
         storage.enums[column] = enum_type(kind)
-    for name in collected:
-        con.execute(f"DROP TABLE {name}")
+    for kind in collected:
+        con.execute(f"DROP TABLE _values_{kind}")
     return storage
 
 
