@@ -225,3 +225,67 @@ def test_duckdb_view_rows_keep_their_numbers_across_the_checks(tmp_path):
     assert counts(source, "events") == (8, 3, 5, 0)
     assert problems(source, "events")[("ts", "more than a day in the future")] == (1, [4])
     assert source.readable_cursor().execute("SELECT list(event_id ORDER BY _row) FROM events").fetchone()[0] == ["e1", "e2", "e8"]
+
+
+
+@pytest.mark.parametrize("encode", [True, False])
+def test_rules_on_one_value_are_settled_on_its_distinct_values_and_kept_where_a_value_breaks_them(
+        tmp_path, monkeypatch, encode):
+    # Text ids and labels are collected once for the dictionaries (keys.py); a rule on one such
+    # value alone (NUL byte, blank, allowed values) that no collected value breaks is not tested
+    # row by row. Events: session_id has a NUL byte in row 3, item_id a blank in row 4 and
+    # event_type an unknown value in row 5; orders: a NUL user id in row 2. The same rows are
+    # rejected for the same reasons whether rules are settled (encode) or all tested per row.
+    from dashboard.engine.source import keys, table as table_module
+    monkeypatch.setattr(keys, "ENCODE", encode)
+    settled = {}
+    settle = table_module.settle_by_values
+
+    def spy(con, checks, values):
+        settle(con, checks, values)
+        table = "events" if "event_type" in checks.columns else "orders"
+        settled[table] = {(checks.columns[i], checks.reasons[i].split(" ")[0]) for i in checks.settled}
+    monkeypatch.setattr(table_module, "settle_by_values", spy)
+
+    events = """
+        SELECT * FROM (VALUES
+            ('e1', TIMESTAMP '2026-03-02 09:00:00', 'u1', 's1', 'app_open',   NULL, NULL,   'ios'),
+            ('e2', TIMESTAMP '2026-03-02 09:01:00', 'u1', 's1', 'impression', 'i1', 'home', 'ios'),
+            ('e3', TIMESTAMP '2026-03-02 09:02:00', 'u1', 's' || chr(0), 'app_open', NULL, NULL, 'ios'),
+            ('e4', TIMESTAMP '2026-03-02 09:03:00', 'u2', 's2', 'click',      '  ', 'home', 'web'),
+            ('e5', TIMESTAMP '2026-03-02 09:04:00', 'u2', 's2', 'teleport',   NULL, NULL,   'web'),
+            ('e6', TIMESTAMP '2026-03-02 09:05:00', 'u2', 's2', 'app_open',   NULL, NULL,   'web')
+        ) AS t(event_id, ts, user_id, session_id, event_type, item_id, block, platform)
+    """
+    orders = """
+        SELECT * FROM (VALUES
+            ('o1', 'i1', TIMESTAMP '2026-03-02 10:00:00', 'u1', 1::BIGINT, 5::DECIMAL(18,4)),
+            ('o2', 'i1', TIMESTAMP '2026-03-02 10:00:00', 'u' || chr(0), 1, 5)
+        ) AS t(order_id, item_id, ts, user_id, quantity, price)
+    """
+    source = load_source(parquet_source(tmp_path / "pq", {"events": events, "orders": orders}), now=TEST_NOW)
+
+    assert problems(source, "events") == {
+        ("session_id", "contains a NUL byte (binary data, not text)"): (1, [3]),
+        ("item_id", "blank value (only spaces, tabs or line breaks)"): (1, [4]),
+        ("event_type", UNKNOWN_EVENT_TYPE): (1, [5]),
+    }
+    assert problems(source, "orders") == {("user_id", "contains a NUL byte (binary data, not text)"): (1, [2])}
+    assert source.readable_cursor().execute("SELECT list(event_id ORDER BY _row) FROM events").fetchone()[0] == [
+        "e1", "e2", "e6"]
+    assert source.readable_cursor().execute("SELECT list(order_id) FROM orders").fetchone()[0] == ["o1"]
+
+    if not encode:  # nothing collected, every rule tested row by row
+        assert settled == {"events": set(), "orders": set()}
+        return
+    # The values of a kind are those of every table read so far (events are read before orders):
+    # events' user ids are clean when events are checked; orders' user ids include "u\0", and
+    # the items' values include events' blank "  ", so those two rules stay for orders.
+    assert settled == {
+        "events": {
+            ("user_id", "contains"), ("user_id", "blank"), ("session_id", "blank"),
+            ("event_type", "contains"), ("event_type", "blank"),
+            ("item_id", "contains"), ("block", "contains"), ("platform", "contains"),
+        },
+        "orders": {("item_id", "contains"), ("user_id", "blank")},
+    }

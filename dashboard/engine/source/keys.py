@@ -92,6 +92,13 @@ def collect_values(con, scan, typed_select: str, columns: list[str], collected: 
         scan(f"INSERT INTO _values_{kind} SELECT DISTINCT {c} FROM ({typed_select}) WHERE {c} IS NOT NULL")
 
 
+def collected_values(columns: list[str], collected: set[str]) -> dict[str, str]:
+    """column -> the relation of the values collected so far for its kind (a VARCHAR column
+    `value`, every table's values of that kind): the columns of `columns` that have one."""
+    kinds = {c: KEYED_COLUMNS.get(c) or ENUM_COLUMNS.get(c) for c in columns}
+    return {c: f"_values_{kind}" for c, kind in kinds.items() if kind in collected}
+
+
 def build(con, collected: set[str]) -> Storage:
     """The dictionaries and ENUM types from the collected values (`collected`: the kinds with a
     value list, `collect_values`); the value lists dropped."""

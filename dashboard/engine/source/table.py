@@ -16,7 +16,7 @@ from dashboard.engine.source.read import (
 )
 from dashboard.engine.source.rules import (
     _Checks, _checks, _collect_problems, _count_rows, _create_clean_table, _note_rejected_experiments,
-    _refuse_unparseable_columns, _resolve_keys,
+    _refuse_unparseable_columns, _resolve_keys, settle_by_values,
 )
 
 
@@ -26,7 +26,9 @@ from dashboard.engine.source.rules import (
 # file, or a DuckDB table or view, is first read once into a temp table: see `_Raw.stable_rows`):
 # 1. counts: rows read and, for each column whose values may not parse, values given/parsed;
 # 2. the distinct ids and labels, for the source's dictionaries (keys.py; every table's before
-#    any clean table is written, since a user's key must be the same in every table);
+#    any clean table is written, since a user's key must be the same in every table); the rules
+#    on one such value alone (NUL bytes, blanks, allowed values) are tested on those distinct
+#    values, and dropped from step 3 when no value breaks them (`settle_by_values`);
 # 3. the clean table itself: the typed rows that break no rule (`_Checks.ok`), ids as keys;
 # 4. only when some rows broke a rule: the broken rules of those rows, per column and reason;
 # 5. the key, on the clean table: duplicates and conflicts are resolved only for repeated keys.
@@ -77,6 +79,7 @@ def _prepare_table(con, table: Table, loc: _Located, now, collected: set[str]) -
     _refuse_unparseable_columns(con, loc, raw, checks, parse_counts)
     report.problems.extend(csv_problems)
     keys.collect_values(con, lambda sql: _scan(con, loc, sql, raw.params), checks.typed, list(present), collected)
+    settle_by_values(con, checks, keys.collected_values(list(present), collected))
     return _Prepared(table, loc, raw, checks, report, rows)
 
 
