@@ -15,6 +15,7 @@ import pytest
 from conftest import TEST_NOW
 from dashboard.engine.contract import SQL_TYPES, TABLES
 from dashboard.engine.source import SourceError, load_source
+from dashboard.engine.source import rules as rules_module
 
 UNKNOWN_EVENT_TYPE = "unknown event_type (allowed: app_open, impression, click, add_to_cart, filter_use, suggest_use)"
 
@@ -154,7 +155,12 @@ def test_a_parquet_column_that_never_parses_refuses_the_file(tmp_path):
     ]
 
 
-def test_repeated_keys_exact_duplicates_merge_and_conflicts_reject_all_their_rows(tmp_path):
+# A large table's keys are checked in parts split by their hash (rules.KEY_CHECK_PART_ROWS):
+# with parts of 2 rows the 9 events are checked in 5 parts and the orders in 3, and every
+# repeated key must still be found, as in one part.
+@pytest.mark.parametrize("part_rows", [5_000_000, 2])
+def test_repeated_keys_exact_duplicates_merge_and_conflicts_reject_all_their_rows(tmp_path, monkeypatch, part_rows):
+    monkeypatch.setattr(rules_module, "KEY_CHECK_PART_ROWS", part_rows)
     events = """
         SELECT * FROM (VALUES
             ('e1', TIMESTAMP '2026-03-02 09:00:00', 'u1', 'app_open'),
@@ -197,7 +203,10 @@ def test_repeated_keys_exact_duplicates_merge_and_conflicts_reject_all_their_row
     assert column_types(source, "events") == contract_types("events")
 
 
-def test_a_table_without_failing_rows_loads_every_row_and_leaves_no_helper_tables(tmp_path):
+# parts of 1,000 rows: the 5,000 distinct event ids are checked in 5 parts, and none is repeated
+@pytest.mark.parametrize("part_rows", [5_000_000, 1_000])
+def test_a_table_without_failing_rows_loads_every_row_and_leaves_no_helper_tables(tmp_path, monkeypatch, part_rows):
+    monkeypatch.setattr(rules_module, "KEY_CHECK_PART_ROWS", part_rows)
     events = """
         SELECT 'e' || range AS event_id, TIMESTAMP '2026-03-02' + to_minutes(range) AS ts,
                'u' || (range % 7) AS user_id, 'impression' AS event_type, 'i' || (range % 5) AS item_id,

@@ -291,19 +291,40 @@ def _note_rejected_experiments(con, table: Table, loc: _Located, raw: _Raw, chec
         report.rejected_experiments.setdefault(str(experiment), []).append(_experiment_reason(column, reason))
 
 
+# Keys counted per part in the repeated-key check: the hash table of a count of distinct keys
+# is the largest allocation of a whole load (≈520 MB for 10M event ids, two thirds of what the
+# loaded events take), so a large table is checked in parts of at most this many rows.
+KEY_CHECK_PART_ROWS = 5_000_000
+
+
+def _any_repeated_key(con, table: Table) -> bool:
+    """Whether some key occurs more than once; for a clean source none does, and the
+    expensive distinct-row comparison of `_resolve_keys` never runs.
+
+    Counting distinct keys is cheaper than listing the repeated ones (0.48 against 0.69 s for
+    10M event ids). The parts split the keys by their hash, so that equal keys always fall in
+    the same part: 10M event ids in two parts take 0.06 s longer and 250 MB less at the peak.
+    A NULL in a key, which the contract does not allow, makes the counts differ too: the exact
+    path decides.
+    """
+    key = ", ".join(table.key)
+    distinct = table.key[0] if len(table.key) == 1 else f"row({key})"
+    rows = con.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]
+    parts = max(1, -(-rows // KEY_CHECK_PART_ROWS))
+    for part in range(parts):
+        where = f"WHERE hash({key}) % {parts} = {part}" if parts > 1 else ""
+        if con.execute(f"SELECT count(*) - count(DISTINCT {distinct}) FROM {table.name} {where}").fetchone()[0]:
+            return True
+    return False
+
+
 def _resolve_keys(con, table: Table, report: TableReport) -> None:
     """Exact duplicates count once, and rows that share a key but differ are all rejected."""
     if not table.key:
         return
     key = ", ".join(table.key)
     content = ", ".join(c.name for c in table.columns)
-    # One count of distinct keys tells whether any key occurs twice; for a clean source none
-    # does, and the expensive distinct-row comparison below never runs. (Counting is cheaper
-    # than listing the repeated keys: 0.48 against 0.69 s for 10M event ids. A NULL in a key,
-    # which the contract does not allow, makes the counts differ too: the exact path decides.)
-    distinct = table.key[0] if len(table.key) == 1 else f"row({key})"
-    repeated = con.execute(f"SELECT count(*) - count(DISTINCT {distinct}) FROM {table.name}").fetchone()[0]
-    if not repeated:
+    if not _any_repeated_key(con, table):
         return
     con.execute(f"CREATE OR REPLACE TEMP TABLE _repeated AS SELECT {key} FROM {table.name} GROUP BY ALL HAVING count(*) > 1")
     # The repeated keys replaced by what is needed of their rows: copies, distinct versions, the first.
