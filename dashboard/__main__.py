@@ -5,6 +5,7 @@ Exit status: 0 success, 1 unusable source, 2 bad arguments.
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 import time
 from pathlib import Path
@@ -340,5 +341,17 @@ def main(argv: list[str] | None = None) -> int:
             sys.modules["dashboard.engine.cache"].wait()
 
 
+def end_process(code: int) -> None:
+    """Exit with `code` once a command is done (every file written and closed, every validated
+    copy finished: `main` waits for it).
+
+    What is left is the interpreter's shutdown, whose last garbage collection walks every object
+    pandas, numpy and scipy made: 0.10 s of a 3 s export at 10M (0.13 against 0.03 s, measured).
+    Frozen, those objects are skipped. Exit handlers still run, among them the removal of each
+    connection's private temp folder (`weakref.finalize`, engine/source/load.py)."""
+    gc.freeze()
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    end_process(main())

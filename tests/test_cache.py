@@ -373,6 +373,46 @@ def test_cli_uses_the_copy_and_reload_forces_a_new_validation(source_dir, tmp_pa
     assert "using the validated copy from" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("storage", ["memory", "disk"])
+def test_the_command_as_run_ends_with_its_copy_written_and_no_temp_folder_left(source_dir, tmp_path, storage):
+    # The command as a user runs it (a process of its own, ended by __main__.end_process): no
+    # connection's private temp folder is left (in disk storage it holds the tables' database
+    # file), and the copy written in the background is complete before the process ends.
+    env = {**os.environ, "PYTHONPATH": str(REPO), "RECDASH_VALIDATED_CACHE": str(tmp_path / "copies"),
+           "RECDASH_TEMP_DIR": str(tmp_path / "spill"), "RECDASH_STORAGE": storage}
+    command = [sys.executable, "-m", "dashboard", "export", "--data", str(source_dir)]
+    first = subprocess.run([*command, "--out", str(tmp_path / "out1")], env=env, cwd=REPO,
+                           capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    assert "kept a validated copy" in first.stderr
+    assert list((tmp_path / "spill").iterdir()) == []
+    assert [f.suffix for f in (tmp_path / "copies").iterdir()] == [".duckdb"]
+    second = subprocess.run([*command, "--out", str(tmp_path / "out2")], env=env, cwd=REPO,
+                            capture_output=True, text=True, timeout=120)
+    assert second.returncode == 0, second.stderr
+    assert "using the validated copy from" in second.stderr
+    assert list((tmp_path / "spill").iterdir()) == []
+    assert (tmp_path / "out1" / "buyer_weekly.csv").read_bytes() == (tmp_path / "out2" / "buyer_weekly.csv").read_bytes()
+
+
+def test_ending_the_process_still_runs_the_finalizers_of_objects_left_in_a_cycle():
+    # end_process freezes every object before the interpreter's shutdown, so a cycle is never
+    # collected; its weakref.finalize callbacks (how every connection's temp folder is removed)
+    # must run at exit all the same.
+    code = (
+        "import weakref\n"
+        "from dashboard.__main__ import end_process\n"
+        "class Held: pass\n"
+        "held = Held(); held.itself = held\n"
+        "weakref.finalize(held, print, 'finalized', flush=True)\n"
+        "del held\n"
+        "end_process(3)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (3, "finalized\n"), done.stderr
+
+
 # --- the Data page --------------------------------------------------------------------------------
 
 def test_data_page_says_where_the_source_came_from_and_its_button_reloads(source_dir, tmp_path, monkeypatch):
