@@ -43,6 +43,15 @@ def keys_table(kind: str) -> str:
     return f"_keys_{kind}"
 
 
+def values_table(kind: str) -> str:
+    """The value list of one kind while a source loads (`collect_values`), dropped by `build`."""
+    return f"_values_{kind}"
+
+
+def _kind(column: str) -> str | None:
+    return KEYED_COLUMNS.get(column) or ENUM_COLUMNS.get(column)
+
+
 def enum_type(kind: str) -> str:
     return f"{kind}_enum"
 
@@ -83,20 +92,20 @@ def collect_values(con, scan, typed_select: str, columns: list[str], collected: 
     dictionary entry nobody uses costs nothing.
     """
     for c in columns if ENCODE else ():
-        kind = KEYED_COLUMNS.get(c) or ENUM_COLUMNS.get(c)
+        kind = _kind(c)
         if kind is None:
             continue
         if kind not in collected:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE _values_{kind} (value VARCHAR)")
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {values_table(kind)} (value VARCHAR)")
             collected.add(kind)
-        scan(f"INSERT INTO _values_{kind} SELECT DISTINCT {c} FROM ({typed_select}) WHERE {c} IS NOT NULL")
+        scan(f"INSERT INTO {values_table(kind)} SELECT DISTINCT {c} FROM ({typed_select}) WHERE {c} IS NOT NULL")
 
 
 def collected_values(columns: list[str], collected: set[str]) -> dict[str, str]:
     """column -> the relation of the values collected so far for its kind (a VARCHAR column
     `value`, every table's values of that kind): the columns of `columns` that have one."""
-    kinds = {c: KEYED_COLUMNS.get(c) or ENUM_COLUMNS.get(c) for c in columns}
-    return {c: f"_values_{kind}" for c, kind in kinds.items() if kind in collected}
+    kinds = {c: _kind(c) for c in columns}
+    return {c: values_table(kind) for c, kind in kinds.items() if kind in collected}
 
 
 def build(con, collected: set[str]) -> Storage:
@@ -110,14 +119,14 @@ def build(con, collected: set[str]) -> Storage:
         con.execute(
             f"CREATE TABLE {keys_table(kind)} AS SELECT value AS id, "
             f"CAST(row_number() OVER (ORDER BY value) AS {KEY_TYPE}) AS key "
-            f"FROM (SELECT DISTINCT value FROM _values_{kind})"
+            f"FROM (SELECT DISTINCT value FROM {values_table(kind)})"
         )
         storage.keyed[column] = kind
     for column, kind in ENUM_COLUMNS.items():
         if kind not in collected:
             continue
         con.execute(
-            f"INSERT INTO {ENUM_VALUES_TABLE} SELECT $kind, value FROM (SELECT DISTINCT value FROM _values_{kind})",
+            f"INSERT INTO {ENUM_VALUES_TABLE} SELECT $kind, value FROM (SELECT DISTINCT value FROM {values_table(kind)})",
             {"kind": kind},
         )
         count = con.execute(f"SELECT count(*) FROM {ENUM_VALUES_TABLE} WHERE kind = $kind", {"kind": kind}).fetchone()[0]
@@ -127,7 +136,7 @@ def build(con, collected: set[str]) -> Storage:
         create_enum(con, kind, f"SELECT value FROM {ENUM_VALUES_TABLE} WHERE kind = '{kind}'")
         storage.enums[column] = enum_type(kind)
     for kind in collected:
-        con.execute(f"DROP TABLE _values_{kind}")
+        con.execute(f"DROP TABLE {values_table(kind)}")
     return storage
 
 

@@ -120,10 +120,6 @@ def _checks(table: Table, raw: _Raw, mapping: dict[str, str], present: tuple[str
             given[col.name] = "false"
     checks = _Checks(f"SELECT {', '.join(['_row', *sources, *typed_cols])} FROM {raw.relation}",
                      parse_checked=parse_checked)
-    for col in table.columns:
-        # A text column read as text: its typed value is the file's value, character for character.
-        if col.name in present and col.kind in ("id", "string") and raw.types[int(mapping[col.name][1:])] == "VARCHAR":
-            checks.text_sources[col.name] = mapping[col.name]
     for col, source in parse_checked:
         checks.add(f"{source} IS NOT NULL AND {col.name} IS NULL", col.name, KIND_WORDS[col.kind])
     for col in table.columns:
@@ -133,6 +129,10 @@ def _checks(table: Table, raw: _Raw, mapping: dict[str, str], present: tuple[str
         if col.name in present:
             source = mapping[c]
             source_type = raw.types[int(source[1:])]
+            if source_type == "VARCHAR" and col.kind in ("id", "string"):
+                # A text column read as text: its typed value is the file's value, character for
+                # character, so its rules on one value can be settled on its distinct values.
+                checks.text_sources[c] = source
             if source_type == "VARCHAR":
                 # Wherever it is in the file, a NUL byte makes its row a rejected row (binary data
                 # in a text value); a NUL in a CSV header refuses the file (`_header`).
