@@ -236,7 +236,6 @@ def test_duckdb_view_rows_keep_their_numbers_across_the_checks(tmp_path):
     assert source.readable_cursor().execute("SELECT list(event_id ORDER BY _row) FROM events").fetchone()[0] == ["e1", "e2", "e8"]
 
 
-
 @pytest.mark.parametrize("encode", [True, False])
 def test_rules_on_one_value_are_settled_on_its_distinct_values_and_kept_where_a_value_breaks_them(
         tmp_path, monkeypatch, encode):
